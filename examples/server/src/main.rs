@@ -1,0 +1,136 @@
+//! `bws-server`: local WebSocket + HTTP server for broadcast-websocket's
+//! browser tests and demo. This module reads the configuration, binds,
+//! announces the port, and orchestrates a clean shutdown.
+
+#![deny(clippy::all)]
+#![forbid(unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+mod command;
+mod config;
+mod echo;
+mod http;
+mod hub;
+mod shutdown;
+mod stats;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+
+use crate::config::{Config, Parsed};
+use crate::http::AppState;
+use crate::hub::Hub;
+use crate::shutdown::Signals;
+use crate::stats::Stats;
+
+/// How long sockets get to finish their closing handshake on shutdown before
+/// the process exits anyway.
+const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(1200);
+/// How long in-flight HTTP requests get after the sockets are done.
+const HTTP_DRAIN_GRACE: Duration = Duration::from_millis(300);
+
+fn main() -> ExitCode {
+    let config = match config::parse(std::env::args().skip(1), std::env::var("PORT").ok()) {
+        Ok(Parsed::Run(config)) => config,
+        Ok(Parsed::Help) => {
+            println!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("bws-server: {message}\n\n{}", config::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("bws-server: cannot start runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bws-server: {message}");
+            ExitCode::FAILURE
+        }
+    };
+    // A straggling blocking task (e.g. a static file read) must not hold up
+    // the exit that test harnesses wait for.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let mut signals =
+        Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+
+    let static_dir = match &config.static_dir {
+        Some(dir) if !dir.is_dir() => {
+            return Err(format!("--static-dir {} is not a directory", dir.display()));
+        }
+        Some(dir) => Some(ServeDir::new(dir)),
+        None => None,
+    };
+    let state = AppState {
+        stats: Arc::new(Stats::default()),
+        hub: Arc::new(Hub::default()),
+        static_dir,
+    };
+
+    let listener = TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| format!("cannot bind {}:{}: {e}", config.host, config.port))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read bound address: {e}"))?;
+
+    let mut stop_accepting = state.hub.shutdown_flag();
+    let server =
+        axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
+            let _ = stop_accepting.wait_for(|&down| down).await;
+        });
+    let mut server = tokio::spawn(async move { server.await });
+
+    // Harnesses parse this exact line to learn the port, so it must be the
+    // real bound address and must not sit in a buffer.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    drop(stdout);
+
+    tokio::select! {
+        () = signals.recv() => {}
+        result = &mut server => {
+            return match result {
+                Ok(Ok(())) => Err("server stopped unexpectedly".into()),
+                Ok(Err(e)) => Err(format!("server failed: {e}")),
+                Err(e) => Err(format!("server task failed: {e}")),
+            };
+        }
+    }
+
+    // One flag stops the accept loop and tells every socket to send 1001.
+    state.hub.begin_shutdown();
+    if tokio::time::timeout(SOCKET_CLOSE_GRACE, state.stats.wait_idle())
+        .await
+        .is_err()
+    {
+        eprintln!("bws-server: some WebSockets did not finish closing; exiting anyway");
+    }
+    // Idle keep-alive connections close at once; only half-sent requests or
+    // browser preconnects (TCP without a request) linger, and those are not
+    // worth delaying the exit for.
+    let _ = tokio::time::timeout(HTTP_DRAIN_GRACE, server).await;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+// Library-only: the real socket lives in the worker (the page's WebSocket is never called, the
+// server sees exactly one connection), and worker load failures surface as error + close 1006.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  launchBrowser,
+  libraryOnly,
+  openPage,
+  startServer,
+  unexpectedErrors,
+  waitForStats,
+} from '../harness.mjs';
+
+let server;
+let browser;
+before(async () => {
+  if (libraryOnly) return; // every test here is skipped: start nothing
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function newPage(t, pagePath) {
+  const p = await openPage(browser, server, pagePath);
+  t.after(() => p.close());
+  return p;
+}
+
+describe('the socket is opened in the worker', () => {
+  test(
+    'window.WebSocket is never called and the server sees exactly one connection',
+    { skip: libraryOnly },
+    async (t) => {
+      // Start from a quiet server so the counts below belong to this test alone.
+      const base = await waitForStats(server, (s) => s.connections === 0);
+      const p = await newPage(t, '/tests/pages/spy.html');
+      const r = await p.evaluate(async (url) => {
+        const ws = new TestSocket(url);
+        window.ws = ws;
+        window.log = harness.record(ws);
+        await log.untilType('open');
+        ws.send('through the worker');
+        await log.untilCount('message', 1);
+        return { spyCalls: [...webSocketSpyCalls], echo: log.events.at(-1).data };
+      }, server.wsUrl());
+      assert.deepEqual(r.spyCalls, [], 'the page-level WebSocket was never called');
+      assert.equal(r.echo, 'through the worker');
+      const stats = await waitForStats(
+        server,
+        (s) => s.connections === 1 && s.totalConnections === base.totalConnections + 1,
+      );
+      assert.equal(stats.connections, 1);
+
+      // Control: the spy does catch a direct use, so the empty list above means something.
+      const control = await p.evaluate(async (url) => {
+        const native = new WebSocket(url);
+        await harness.within(new Promise((r) => (native.onopen = r)), 5000, 'native open');
+        native.close();
+        await harness.within(new Promise((r) => (native.onclose = r)), 5000, 'native close');
+        ws.close();
+        await log.untilType('close');
+        return webSocketSpyCalls;
+      }, server.wsUrl());
+      assert.deepEqual(control, [server.wsUrl()]);
+      assert.deepEqual(p.errors, []);
+    },
+  );
+});
+
+describe('workerUrl', () => {
+  // Constructs with a failing workerUrl and reports the events and how long until close.
+  async function failingWorker(t, workerUrl) {
+    const p = await newPage(t);
+    const r = await p.evaluate(
+      async ({ url, workerUrl }) => {
+        const started = performance.now();
+        const ws = new TestSocket(url, { workerUrl, workerTimeoutMs: 3000 });
+        const log = harness.record(ws);
+        await log.untilType('close', 8000);
+        return {
+          events: log.events,
+          readyState: ws.readyState,
+          elapsedMs: performance.now() - started,
+        };
+      },
+      { url: server.wsUrl(), workerUrl },
+    );
+    return { p, r };
+  }
+
+  for (const [label, workerUrl] of [
+    ['a missing worker script (404)', '/nonexistent-worker.js'],
+    ['a worker script that throws', '/tests/pages/throwing-worker.js'],
+  ]) {
+    test(
+      `${label}: error then close 1006 within workerTimeoutMs`,
+      { skip: libraryOnly },
+      async (t) => {
+        const { r } = await failingWorker(t, workerUrl);
+        assert.deepEqual(
+          r.events.map((e) => e.type),
+          ['error', 'close'],
+        );
+        const close = r.events[1];
+        assert.deepEqual(
+          { code: close.code, reason: close.reason, wasClean: close.wasClean, cls: close.cls },
+          { code: 1006, reason: '', wasClean: false, cls: 'CloseEvent' },
+        );
+        assert.equal(close.readyState, 3);
+        assert.equal(r.readyState, 3);
+        // workerTimeoutMs is 3000; allow a little for event dispatch.
+        assert.ok(r.elapsedMs < 3500, `closed after ${Math.round(r.elapsedMs)}ms`);
+      },
+    );
+  }
+
+  test(
+    "the self-hosted '/dist/worker.js' works: open and echo",
+    { skip: libraryOnly },
+    async (t) => {
+      const p = await newPage(t);
+      const r = await p.evaluate(async (url) => {
+        const ws = new TestSocket(url, { workerUrl: '/dist/worker.js', workerTimeoutMs: 3000 });
+        const log = harness.record(ws);
+        await log.untilType('open');
+        ws.send('via /dist/worker.js');
+        await log.untilCount('message', 1);
+        ws.close();
+        await log.untilType('close');
+        return log.events.map((e) => `${e.type}:${e.data ?? e.code ?? ''}`);
+      }, server.wsUrl());
+      assert.deepEqual(r, ['open:', 'message:via /dist/worker.js', 'close:1005']);
+      assert.deepEqual(unexpectedErrors(p.errors), []);
+    },
+  );
+});

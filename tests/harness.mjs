@@ -1,0 +1,230 @@
+// Shared test harness: starts the local bws-server, a static file server, and headless Chromium
+// (through a thin page wrapper so another driver, e.g. puppeteer-core for Firefox, can slot in).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** `BWS_E2E_CLASS=native` runs the e2e suites against the browser's own WebSocket. */
+export const TEST_CLASS = process.env.BWS_E2E_CLASS === 'native' ? 'native' : 'library';
+export const isNative = TEST_CLASS === 'native';
+/** Pass as `{ skip: libraryOnly }` to tests that exercise API the native WebSocket lacks. */
+export const libraryOnly = isNative ? 'library-only (BWS_E2E_CLASS=native)' : false;
+
+const SERVER_BIN = process.env.BWS_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/bws-server');
+
+/** Rejects after `ms` with a message naming what was awaited. */
+export function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Spawns bws-server on an ephemeral port serving `staticDir` (the repo root by default).
+ * stop() signals only this child's PID and waits for it to exit.
+ */
+export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000 } = {}) {
+  if (!existsSync(SERVER_BIN)) {
+    throw new Error(
+      `${SERVER_BIN} not found: run \`cargo build -p bws-server\` (or set BWS_SERVER_BIN)`,
+    );
+  }
+  const child = spawn(SERVER_BIN, ['--port', '0', '--static-dir', staticDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = once(child, 'exit');
+
+  const port = await within(
+    new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+        if (m) resolve(Number(m[1]));
+      });
+      child.on('error', reject);
+      exited.then(([code, signal]) =>
+        reject(new Error(`bws-server exited early (${code ?? signal}): ${stderr}`)),
+      );
+    }),
+    timeoutMs,
+    'bws-server to print its listening line',
+  ).catch((e) => {
+    child.kill('SIGTERM');
+    throw e;
+  });
+  child.stdout.resume();
+
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    port,
+    /** ws URL for `pathname` with optional query (object or string). */
+    wsUrl(pathname = '/echo', query) {
+      const u = new URL(pathname, `ws://127.0.0.1:${port}`);
+      if (query) u.search = new URLSearchParams(query).toString();
+      return u.href;
+    },
+    async stats() {
+      const res = await fetch(`${origin}/stats`);
+      if (!res.ok) throw new Error(`/stats answered ${res.status}`);
+      return res.json();
+    },
+    /** POST /broadcast: a string becomes a text frame, a Buffer a binary frame. */
+    async broadcast(body) {
+      const binary = typeof body !== 'string';
+      const res = await fetch(`${origin}/broadcast${binary ? '?binary=1' : ''}`, {
+        method: 'POST',
+        body,
+      });
+      if (!res.ok) throw new Error(`/broadcast answered ${res.status}`);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await within(exited, 5000, 'bws-server to exit after SIGTERM');
+      }
+    },
+  };
+}
+
+/** Polls /stats until predicate(stats) holds; fails at the deadline with the last stats seen. */
+export async function waitForStats(server, predicate, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await server.stats();
+    if (predicate(last)) return last;
+    if (Date.now() > deadline) {
+      throw new Error(`/stats never matched within ${timeoutMs}ms; last: ${JSON.stringify(last)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50)); // poll interval, bounded by the deadline above
+  }
+}
+
+/** A loopback port nothing listens on: bind port 0, note the port, close. */
+export async function unusedPort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.cjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+};
+
+/** Minimal loopback static file server for `dir` (packaging fixtures). */
+export async function startStaticServer(dir) {
+  const root = path.resolve(dir);
+  const srv = http.createServer((req, res) => {
+    const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    let file = path.join(root, pathname);
+    if (file !== root && !file.startsWith(root + path.sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!existsSync(file)) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
+    });
+    createReadStream(file).pipe(res);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return {
+    origin: `http://127.0.0.1:${srv.address().port}`,
+    async stop() {
+      srv.closeAllConnections();
+      srv.close();
+      await once(srv, 'close');
+    },
+  };
+}
+
+/** Headless Chromium from the system; never downloads a browser. */
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.BWS_CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
+
+/**
+ * Opens `pagePath` on `origin` in a fresh browser context (its own storage, so no other tab of the
+ * test shares its BroadcastChannel / locks). Returns a driver-neutral wrapper:
+ *   { evaluate(fn, arg), waitForFunction(fn, arg, timeoutMs), errors, close() }
+ * `errors` collects console errors and uncaught page errors for the test to assert on.
+ * For tests/pages/* (anything with setup.js) it waits until window.TestSocket is ready.
+ */
+export async function openPage(browser, server, pagePath = '/tests/pages/blank.html', opts = {}) {
+  const { waitForSetup = pagePath.startsWith('/tests/pages/') } = opts;
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console.error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+
+  const url = new URL(pagePath, server.origin);
+  if (isNative && waitForSetup) url.searchParams.set('class', 'native');
+  await page.goto(url.href);
+
+  const wrapper = {
+    page,
+    errors,
+    evaluate: (fn, arg) => page.evaluate(fn, arg),
+    waitForFunction: (fn, arg, timeoutMs = 5000) =>
+      page.waitForFunction(fn, arg, { timeout: timeoutMs }).then((h) => h.jsonValue()),
+    close: () => context.close(),
+  };
+  if (waitForSetup) {
+    const state = await wrapper.waitForFunction(
+      () => window.testReady || (window.testSetupError && { error: window.testSetupError }),
+      undefined,
+      10000,
+    );
+    if (state.error) {
+      await context.close();
+      throw new Error(`test page setup failed (${TEST_CLASS}): ${state.error}`);
+    }
+  }
+  return wrapper;
+}
+
+/** Console errors that are not expected (each pattern removes the messages it matches). */
+export function unexpectedErrors(errors, ...allowed) {
+  return errors.filter((e) => !allowed.some((re) => re.test(e)));
+}

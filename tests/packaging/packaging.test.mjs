@@ -1,0 +1,193 @@
+// Packaging: `npm pack` the repo, install the tarball into two throwaway fixtures (a plain-HTML
+// ES module page, and a CommonJS entry bundled by esbuild with default options), serve each from
+// its own loopback origin, and exchange a message with bws-server from Chromium. Also checks the
+// tarball's file list and that node can require() and import() the installed package.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import * as esbuild from 'esbuild';
+import { REPO_ROOT, launchBrowser, openPage, startServer, startStaticServer } from '../harness.mjs';
+
+const run = promisify(execFile);
+// The package to pack: the repo. BWS_PACKAGE_DIR can point at a stand-in package, only to check
+// this test's own mechanics before the real bundle exists.
+const PACKAGE_DIR = process.env.BWS_PACKAGE_DIR || REPO_ROOT;
+
+let tmp;
+let packed; // npm pack --json entry: { filename, files: [{ path }] }
+let tarball;
+let server;
+let browser;
+const statics = [];
+const fixtures = {};
+
+// The page-side exchange, shared by both fixtures: open, send, await the echo, report on
+// window.result. `BroadcastWebsocket` and `WS_URL` are in scope where this text is inlined.
+const exchangeScript = `
+const ws = new BroadcastWebsocket(WS_URL);
+const sent = 'hello from the fixture ' + Math.random();
+ws.onopen = () => ws.send(sent);
+ws.onmessage = (e) => {
+  window.result = { echoed: e.data === sent, data: e.data, readyState: ws.readyState };
+  ws.close();
+};
+ws.onclose = (e) => {
+  window.result ??= { error: 'closed before the echo: ' + e.code };
+};
+`;
+
+// A fixture folder with the tarball installed in it.
+async function makeFixture(name) {
+  const dir = path.join(tmp, name);
+  await mkdir(dir);
+  await writeFile(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: `fixture-${name}`, version: '0.0.0', private: true }),
+  );
+  const flags = ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts'];
+  try {
+    await run('npm', [...flags, '--offline', tarball], { cwd: dir });
+  } catch {
+    // A local tarball with no dependencies needs no network either; retry without --offline.
+    await run('npm', [...flags, tarball], { cwd: dir });
+  }
+  return dir;
+}
+
+const html = (body) => `<!doctype html>
+<html>
+  <head><meta charset="utf-8" /><link rel="icon" href="data:," /><title>fixture</title></head>
+  <body>
+${body}
+  </body>
+</html>
+`;
+
+before(
+  async () => {
+    if (!existsSync(path.join(PACKAGE_DIR, 'dist/index.js'))) {
+      throw new Error('dist/ is missing: run `npm run build` before the packaging test');
+    }
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'bws-packaging-'));
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', tmp], {
+      cwd: PACKAGE_DIR,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    [packed] = JSON.parse(stdout);
+    tarball = path.join(tmp, packed.filename);
+
+    server = await startServer();
+    browser = await launchBrowser();
+    const wsUrl = server.wsUrl(); // absolute: the fixtures are served from another origin
+
+    // (a) plain HTML importing the installed ES module directly.
+    fixtures.esm = await makeFixture('esm');
+    await writeFile(
+      path.join(fixtures.esm, 'index.html'),
+      html(`    <script type="module">
+      import { BroadcastWebsocket } from './node_modules/broadcast-websocket/dist/index.js';
+      const WS_URL = ${JSON.stringify(wsUrl)};
+      ${exchangeScript}
+    </script>`),
+    );
+
+    // (b) CommonJS entry bundled by esbuild with default options into a classic script.
+    fixtures.cjs = await makeFixture('cjs');
+    await writeFile(
+      path.join(fixtures.cjs, 'entry.js'),
+      `const { BroadcastWebsocket } = require('broadcast-websocket');
+const WS_URL = ${JSON.stringify(wsUrl)};
+${exchangeScript}`,
+    );
+    fixtures.cjsBuild = await esbuild.build({
+      absWorkingDir: fixtures.cjs,
+      entryPoints: ['entry.js'],
+      outfile: 'bundle.js',
+      bundle: true,
+      format: 'iife',
+      platform: 'browser',
+      logLevel: 'silent',
+    });
+    await writeFile(
+      path.join(fixtures.cjs, 'index.html'),
+      html('    <script src="bundle.js"></script>'),
+    );
+
+    // Loads from node: a tiny ESM module in the fixture resolves the package like an app would.
+    await writeFile(path.join(fixtures.esm, 'probe.mjs'), "export * from 'broadcast-websocket';\n");
+  },
+  { timeout: 180_000 },
+);
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  for (const s of statics) await s.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+// Serves `dir` on its own loopback origin, loads index.html and waits for window.result.
+async function exchangeFrom(t, dir) {
+  const origin = await startStaticServer(dir);
+  statics.push(origin);
+  const p = await openPage(browser, origin, '/index.html');
+  t.after(() => p.close());
+  const result = await p
+    .waitForFunction(() => window.result, undefined, 15_000)
+    .catch((e) => {
+      throw new Error(`no window.result (page errors: ${JSON.stringify(p.errors)}): ${e.message}`);
+    });
+  return { result, errors: p.errors };
+}
+
+describe('npm package', () => {
+  test('the tarball holds only dist/**, package.json, README.md and LICENSE*', () => {
+    const files = packed.files.map((f) => f.path).sort();
+    const allowed = (f) =>
+      f.startsWith('dist/') || ['package.json', 'README.md'].includes(f) || /^LICENSE/.test(f);
+    assert.deepEqual(
+      files.filter((f) => !allowed(f)),
+      [],
+    );
+    for (const required of ['dist/index.js', 'dist/index.cjs', 'dist/worker.js', 'package.json']) {
+      assert.ok(files.includes(required), `${required} is in the tarball (got ${files})`);
+    }
+  });
+
+  test('node: require() and import() of the installed package expose BroadcastWebsocket', async () => {
+    const required = createRequire(path.join(fixtures.cjs, 'package.json'))('broadcast-websocket');
+    assert.equal(typeof required.BroadcastWebsocket, 'function');
+    const imported = await import(pathToFileURL(path.join(fixtures.esm, 'probe.mjs')).href);
+    assert.equal(typeof imported.BroadcastWebsocket, 'function');
+  });
+
+  test('plain HTML + ES module from node_modules: open, send, echo', async (t) => {
+    const { result, errors } = await exchangeFrom(t, fixtures.esm);
+    assert.deepEqual(
+      { echoed: result.echoed, readyState: result.readyState, error: result.error },
+      { echoed: true, readyState: 1, error: undefined },
+    );
+    assert.deepEqual(errors, []);
+  });
+
+  test('CommonJS require() bundled by esbuild (iife, defaults): open, send, echo', async (t) => {
+    assert.deepEqual(
+      fixtures.cjsBuild.warnings.map((w) => w.text),
+      [],
+      'esbuild bundled without warnings',
+    );
+    const { result, errors } = await exchangeFrom(t, fixtures.cjs);
+    assert.deepEqual(
+      { echoed: result.echoed, readyState: result.readyState, error: result.error },
+      { echoed: true, readyState: 1, error: undefined },
+    );
+    assert.deepEqual(errors, []);
+  });
+});

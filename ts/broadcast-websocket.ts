@@ -1,0 +1,380 @@
+// BroadcastWebsocket: the WebSocket-compatible class. It owns WebSocket
+// semantics (argument checks, readyState, event order, onX attributes,
+// binaryType, bufferedAmount); the socket itself lives in the tab's worker,
+// reached through the facade's Link.
+
+import type { BroadcastWebsocketOptions, Link, LinkHandler, Status } from '../build/facade/bws_facade.js';
+import { facade, resolveWorkerUrl } from './runtime.js';
+import {
+  checkClose,
+  domError,
+  isArrayBuffer,
+  isBlob,
+  parseProtocols,
+  parseWebSocketUrl,
+  toUsvString,
+  utf8Length,
+} from './webidl.js';
+
+const CLASS = 'BroadcastWebsocket';
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
+
+type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
+type EventType = 'open' | 'message' | 'error' | 'close';
+type HandlerEntry = { value: object; listener: (event: Event) => void };
+
+/** What the constructor's second argument resolves to. */
+interface ResolvedOptions {
+  protocols?: unknown;
+  scope?: unknown;
+  workerUrl?: unknown;
+  workerTimeoutMs?: unknown;
+}
+
+function resolveOptions(argument: unknown): ResolvedOptions {
+  if (argument === undefined || argument === null) return argument === null ? { protocols: 'null' } : {};
+  if (typeof argument === 'string' || (typeof argument === 'object' && Symbol.iterator in argument)) {
+    return { protocols: argument };
+  }
+  if (typeof argument === 'object') return argument as ResolvedOptions;
+  // Native WebSocket converts any other value to a protocol string.
+  return { protocols: argument };
+}
+
+function optionalString(options: ResolvedOptions, name: 'scope' | 'workerUrl'): string | undefined {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(
+      `Failed to construct '${CLASS}': option '${name}' must be a non-empty string, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+function workerTimeout(options: ResolvedOptions): number {
+  const value = options.workerTimeoutMs;
+  if (value === undefined) return DEFAULT_WORKER_TIMEOUT_MS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(
+      `Failed to construct '${CLASS}': option 'workerTimeoutMs' must be a positive number of milliseconds, got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/** The default scope: the normalised URL plus the offered protocols, so two endpoints never share a socket. */
+function defaultScope(url: string, protocols: string[]): string {
+  return protocols.length === 0 ? url : `${url} ${protocols.join(',')}`;
+}
+
+/**
+ * A drop-in replacement for `WebSocket` whose connection is shared by every
+ * same-origin tab, iframe and widget, and held by a Rust/WASM worker.
+ */
+export class BroadcastWebsocket extends EventTarget implements WebSocket {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  declare readonly CONNECTING: typeof CONNECTING;
+  declare readonly OPEN: typeof OPEN;
+  declare readonly CLOSING: typeof CLOSING;
+  declare readonly CLOSED: typeof CLOSED;
+
+  declare addEventListener: WebSocket['addEventListener'];
+  declare removeEventListener: WebSocket['removeEventListener'];
+
+  readonly #url: string;
+  readonly #origin: string;
+  readonly #scope: string;
+  readonly #tabId: string | undefined;
+  #readyState: ReadyState = CONNECTING;
+  #protocol = '';
+  #extensions = '';
+  #binaryType: BinaryType = 'blob';
+  #leaderId: string | null = null;
+  #link: Link | undefined;
+  #workerUrl = '';
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Sizes of sends the worker has not yet handed to the socket, oldest first. */
+  #unsent: number[] = [];
+  #unsentBytes = 0;
+  /** Bytes passed to send() once closing: never sent, as natively. */
+  #bytesAfterClose = 0;
+  readonly #handlers = new Map<EventType, HandlerEntry>();
+
+  /**
+   * `new BroadcastWebsocket(url, protocols?)` exactly like `new WebSocket(url, protocols?)`,
+   * or `new BroadcastWebsocket(url, options)`.
+   */
+  constructor(url: string | URL, protocolsOrOptions?: string | string[] | BroadcastWebsocketOptions) {
+    super();
+    if (arguments.length < 1) {
+      throw new TypeError(`Failed to construct '${CLASS}': 1 argument required, but only 0 present.`);
+    }
+    const options = resolveOptions(protocolsOrOptions);
+    const target = parseWebSocketUrl(url, CLASS);
+    const protocols = parseProtocols(options.protocols, CLASS);
+    const scope = optionalString(options, 'scope');
+    const workerUrl = optionalString(options, 'workerUrl');
+    const timeoutMs = workerTimeout(options);
+    this.#url = target.href;
+    this.#origin = target.origin;
+    this.#scope = scope ?? defaultScope(this.#url, protocols);
+
+    let runtime: ReturnType<typeof facade>;
+    try {
+      runtime = facade();
+      this.#tabId = runtime.tabId();
+      this.#workerUrl = resolveWorkerUrl(workerUrl);
+      this.#link = runtime.connect(
+        { workerUrl: this.#workerUrl, scope: this.#scope, url: this.#url, protocols },
+        this.#linkHandler(),
+      );
+    } catch (error) {
+      this.#failWorker(`the worker could not be started: ${String(error)}`);
+      return;
+    }
+    this.#watchdog = setTimeout(
+      () => this.#failWorker(`the worker at ${this.#workerUrl} did not start within ${timeoutMs} ms`),
+      timeoutMs,
+    );
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  get readyState(): ReadyState {
+    return this.#readyState;
+  }
+
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** Bytes passed to `send()` that the worker has not yet handed to the shared socket. */
+  get bufferedAmount(): number {
+    return this.#unsentBytes + this.#bytesAfterClose;
+  }
+
+  get binaryType(): BinaryType {
+    return this.#binaryType;
+  }
+
+  set binaryType(value: BinaryType) {
+    // Like the native enum attribute: other values are ignored.
+    if (value === 'blob' || value === 'arraybuffer') this.#binaryType = value;
+  }
+
+  get onopen(): ((this: WebSocket, event: Event) => unknown) | null {
+    return this.#getHandler('open');
+  }
+
+  set onopen(value: ((this: WebSocket, event: Event) => unknown) | null) {
+    this.#setHandler('open', value);
+  }
+
+  get onmessage(): ((this: WebSocket, event: MessageEvent) => unknown) | null {
+    return this.#getHandler('message');
+  }
+
+  set onmessage(value: ((this: WebSocket, event: MessageEvent) => unknown) | null) {
+    this.#setHandler('message', value);
+  }
+
+  get onerror(): ((this: WebSocket, event: Event) => unknown) | null {
+    return this.#getHandler('error');
+  }
+
+  set onerror(value: ((this: WebSocket, event: Event) => unknown) | null) {
+    this.#setHandler('error', value);
+  }
+
+  get onclose(): ((this: WebSocket, event: CloseEvent) => unknown) | null {
+    return this.#getHandler('close');
+  }
+
+  set onclose(value: ((this: WebSocket, event: CloseEvent) => unknown) | null) {
+    this.#setHandler('close', value);
+  }
+
+  /** Sends a string, `ArrayBuffer`, typed array, `DataView` or `Blob` on the shared socket. */
+  send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+    if (arguments.length < 1) {
+      throw new TypeError(`Failed to execute 'send' on '${CLASS}': 1 argument required, but only 0 present.`);
+    }
+    if (this.#readyState === CONNECTING) {
+      throw domError(`Failed to execute 'send' on '${CLASS}': Still in CONNECTING state.`, 'InvalidStateError');
+    }
+    let payload: string | ArrayBuffer | Blob;
+    let size: number;
+    if (isArrayBuffer(data)) {
+      // postMessage copies it right away, as native send() does.
+      payload = data;
+      size = data.byteLength;
+    } else if (ArrayBuffer.isView(data)) {
+      // Only the view's bytes are sent, not its whole buffer.
+      payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer;
+      size = data.byteLength;
+    } else if (isBlob(data)) {
+      payload = data;
+      size = data.size;
+    } else {
+      payload = toUsvString(data);
+      size = utf8Length(payload);
+    }
+    if (this.#readyState !== OPEN || this.#link === undefined) {
+      this.#bytesAfterClose += size;
+      return;
+    }
+    this.#unsent.push(size);
+    this.#unsentBytes += size;
+    this.#link.send(payload);
+  }
+
+  /** Closes this instance; the shared socket closes when its last instance does. */
+  close(code?: number, reason?: string): void {
+    const checked = checkClose(code, reason, CLASS);
+    if (this.#readyState === CLOSING || this.#readyState === CLOSED) return;
+    this.#readyState = CLOSING;
+    this.#link?.close(checked.code, checked.reason);
+  }
+
+  /** Calls `handler(data, event)` for every message; returns a function that stops it. */
+  subscribe(handler: (data: MessageEvent['data'], event: MessageEvent) => void): () => void {
+    const listener = (event: MessageEvent) => handler(event.data, event);
+    this.addEventListener('message', listener);
+    return () => this.removeEventListener('message', listener);
+  }
+
+  /** `addEventListener(type, handler)` that returns a function removing it. */
+  on<K extends keyof WebSocketEventMap>(
+    type: K,
+    handler: (this: WebSocket, event: WebSocketEventMap[K]) => unknown,
+  ): () => void {
+    this.addEventListener(type, handler);
+    return () => this.removeEventListener(type, handler);
+  }
+
+  /** A snapshot of this instance and its shared connection. */
+  status(): Status {
+    return {
+      id: this.#tabId ?? '',
+      url: this.#url,
+      scope: this.#scope,
+      isLeader: this.#leaderId === this.#tabId,
+      leaderId: this.#leaderId,
+      readyState: this.#readyState,
+      bufferedAmount: this.bufferedAmount,
+    };
+  }
+
+  // The facade calls these inside the worker bridge's message callback, where
+  // user code must not run (it could create an instance, which forks the
+  // bridge). Events are dispatched from a microtask, in arrival order.
+  #linkHandler(): LinkHandler {
+    const later = (step: () => void) => queueMicrotask(step);
+    return {
+      joined: (leaderId) => {
+        this.#stopWatchdog();
+        this.#leaderId = leaderId;
+      },
+      open: (protocol, extensions) =>
+        later(() => {
+          if (this.#readyState !== CONNECTING) return;
+          this.#readyState = OPEN;
+          this.#protocol = protocol;
+          this.#extensions = extensions;
+          this.dispatchEvent(new Event('open'));
+        }),
+      message: (data) =>
+        later(() => {
+          if (this.#readyState !== OPEN) return;
+          // binaryType applies when the message is dispatched, as natively.
+          const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
+          this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
+        }),
+      error: () =>
+        later(() => {
+          // A WebSocket errors only while failing, and is CLOSED by then.
+          this.#readyState = CLOSED;
+          this.dispatchEvent(new Event('error'));
+        }),
+      closed: (code, reason, wasClean) => later(() => this.#closed(code, reason, wasClean)),
+      sent: () => {
+        this.#unsentBytes -= this.#unsent.shift() ?? 0;
+      },
+    };
+  }
+
+  #closed(code: number, reason: string, wasClean: boolean): void {
+    this.#stopWatchdog();
+    this.#readyState = CLOSED;
+    this.#link?.free();
+    this.#link = undefined;
+    // What was never handed to the socket stays counted, as natively.
+    this.#bytesAfterClose += this.#unsentBytes;
+    this.#unsent = [];
+    this.#unsentBytes = 0;
+    this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
+  }
+
+  /** The worker never answered or could not start: fail like a refused connection. */
+  #failWorker(why: string): void {
+    this.#watchdog = undefined;
+    console.error(`${CLASS}: ${why}; the connection to ${this.#url} failed.`);
+    if (this.#link !== undefined) facade().forgetWorker(this.#workerUrl);
+    this.#readyState = CLOSED;
+    // A task, not a microtask: like a native failure, it comes after the
+    // code that created the instance had a chance to attach listeners.
+    setTimeout(() => {
+      this.dispatchEvent(new Event('error'));
+      this.#closed(1006, '', false);
+    });
+  }
+
+  #stopWatchdog(): void {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  #getHandler<T>(type: EventType): T | null {
+    return (this.#handlers.get(type)?.value as T | undefined) ?? null;
+  }
+
+  // An event handler attribute, as in HTML: the first assignment registers one
+  // listener in order with the others; reassigning keeps its place; null (or a
+  // non-object) removes it.
+  #setHandler(type: EventType, value: unknown): void {
+    const entry = this.#handlers.get(type);
+    if (typeof value !== 'function' && (typeof value !== 'object' || value === null)) {
+      if (entry) this.removeEventListener(type, entry.listener);
+      this.#handlers.delete(type);
+      return;
+    }
+    if (entry) {
+      entry.value = value;
+      return;
+    }
+    const created: HandlerEntry = {
+      value,
+      listener: (event) => Reflect.apply(created.value as (event: Event) => unknown, this, [event]),
+    };
+    this.#handlers.set(type, created);
+    this.addEventListener(type, created.listener);
+  }
+}
+
+for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED })) {
+  Object.defineProperty(BroadcastWebsocket.prototype, name, { value, enumerable: true });
+}

@@ -1,0 +1,4 @@
+//! Thin adapters between browser APIs and the core: browser callbacks become
+//! core inputs, core outputs become browser calls. Logic belongs in `core`.
+
+pub mod socket;

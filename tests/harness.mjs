@@ -34,9 +34,7 @@ export function within(promise, ms, what) {
  */
 export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000 } = {}) {
   if (!existsSync(SERVER_BIN)) {
-    throw new Error(
-      `${SERVER_BIN} not found: run \`cargo build -p bws-server\` (or set BWS_SERVER_BIN)`,
-    );
+    throw new Error(`${SERVER_BIN} not found: run \`cargo build -p bws-server\` (or set BWS_SERVER_BIN)`);
   }
   const child = spawn(SERVER_BIN, ['--port', '0', '--static-dir', staticDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,9 +52,7 @@ export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000 } =
         if (m) resolve(Number(m[1]));
       });
       child.on('error', reject);
-      exited.then(([code, signal]) =>
-        reject(new Error(`bws-server exited early (${code ?? signal}): ${stderr}`)),
-      );
+      exited.then(([code, signal]) => reject(new Error(`bws-server exited early (${code ?? signal}): ${stderr}`)));
     }),
     timeoutMs,
     'bws-server to print its listening line',

@@ -1,5 +1,6 @@
 // Closing: client-initiated close (with and without code/reason), server-initiated close, close
 // without status, an abrupt TCP drop, and the socket's behaviour once closed.
+/* global TestSocket, harness, ws, log -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, openPage, startServer, unexpectedErrors } from '../harness.mjs';

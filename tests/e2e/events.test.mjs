@@ -1,5 +1,6 @@
 // Event handlers and listeners: onX and addEventListener both fire in registration order, onX
 // reassignment keeps its slot, null removes it, removeEventListener, once, and dispatchEvent.
+/* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, openPage, startServer, unusedPort, unexpectedErrors } from '../harness.mjs';
@@ -41,9 +42,7 @@ describe('handlers and listeners', () => {
       // Sends `text` and resolves once every listener has run for its echo: the once-listener is
       // registered last, so by the time it runs all earlier ones have.
       const step = (text) => {
-        const done = new Promise((resolve) =>
-          ws.addEventListener('message', resolve, { once: true }),
-        );
+        const done = new Promise((resolve) => ws.addEventListener('message', resolve, { once: true }));
         ws.send(text);
         return harness.within(done, 5000, `echo of ${text}`);
       };

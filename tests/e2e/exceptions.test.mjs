@@ -1,5 +1,6 @@
 // Exceptions: the constructor's URL/protocol validation, send() while CONNECTING, and close()'s
 // code/reason validation — each must be a DOMException with the native name, thrown synchronously.
+/* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, libraryOnly, openPage, startServer } from '../harness.mjs';

@@ -1,5 +1,6 @@
 // Messages: text and binary echo (every send() input type, both binaryTypes, switching mid-stream),
 // MessageEvent fields, ordering of a server burst, server pushes, and bufferedAmount.
+/* global TestSocket, harness, ws, log -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, openPage, startServer } from '../harness.mjs';
@@ -73,11 +74,7 @@ describe('text', () => {
       ws.send('__bws:burst 200 64');
       // The server answers in order: once 'after-burst' is echoed, the whole burst is in.
       ws.send('after-burst');
-      await log.until(
-        (evs) => evs.some((e) => e.data === 'after-burst'),
-        10000,
-        'the echo of after-burst',
-      );
+      await log.until((evs) => evs.some((e) => e.data === 'after-burst'), 10000, 'the echo of after-burst');
       return log.events.filter((e) => e.type === 'message').map((e) => e.data);
     });
     assert.equal(r.length, 201);
@@ -189,13 +186,7 @@ describe('binary', () => {
     const p = await openSocketPage(t, server.wsUrl());
     const r = await p.evaluate(async () => {
       ws.binaryType = 'arraybuffer';
-      const items = [
-        'a',
-        new Uint8Array([1]),
-        new Blob([new Uint8Array([2])]),
-        'b',
-        new Uint8Array([3]),
-      ];
+      const items = ['a', new Uint8Array([1]), new Blob([new Uint8Array([2])]), 'b', new Uint8Array([3])];
       for (const item of items) ws.send(item);
       await log.untilCount('message', items.length);
       return Promise.all(log.messages.map((d) => harness.readData(d)));

@@ -1,5 +1,6 @@
 // Opening a connection: readyState transitions, open event, protocol/extensions, url normalisation,
 // and failures before open (connection refused, handshake rejected because no subprotocol chosen).
+/* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, openPage, startServer, unusedPort, unexpectedErrors } from '../harness.mjs';

@@ -1,15 +1,9 @@
 // Library-only: the real socket lives in the worker (the page's WebSocket is never called, the
 // server sees exactly one connection), and worker load failures surface as error + close 1006.
+/* global TestSocket, harness, ws, log, webSocketSpyCalls -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  launchBrowser,
-  libraryOnly,
-  openPage,
-  startServer,
-  unexpectedErrors,
-  waitForStats,
-} from '../harness.mjs';
+import { launchBrowser, libraryOnly, openPage, startServer, unexpectedErrors, waitForStats } from '../harness.mjs';
 
 let server;
 let browser;
@@ -95,45 +89,37 @@ describe('workerUrl', () => {
     ['a missing worker script (404)', '/nonexistent-worker.js'],
     ['a worker script that throws', '/tests/pages/throwing-worker.js'],
   ]) {
-    test(
-      `${label}: error then close 1006 within workerTimeoutMs`,
-      { skip: libraryOnly },
-      async (t) => {
-        const { r } = await failingWorker(t, workerUrl);
-        assert.deepEqual(
-          r.events.map((e) => e.type),
-          ['error', 'close'],
-        );
-        const close = r.events[1];
-        assert.deepEqual(
-          { code: close.code, reason: close.reason, wasClean: close.wasClean, cls: close.cls },
-          { code: 1006, reason: '', wasClean: false, cls: 'CloseEvent' },
-        );
-        assert.equal(close.readyState, 3);
-        assert.equal(r.readyState, 3);
-        // workerTimeoutMs is 3000; allow a little for event dispatch.
-        assert.ok(r.elapsedMs < 3500, `closed after ${Math.round(r.elapsedMs)}ms`);
-      },
-    );
+    test(`${label}: error then close 1006 within workerTimeoutMs`, { skip: libraryOnly }, async (t) => {
+      const { r } = await failingWorker(t, workerUrl);
+      assert.deepEqual(
+        r.events.map((e) => e.type),
+        ['error', 'close'],
+      );
+      const close = r.events[1];
+      assert.deepEqual(
+        { code: close.code, reason: close.reason, wasClean: close.wasClean, cls: close.cls },
+        { code: 1006, reason: '', wasClean: false, cls: 'CloseEvent' },
+      );
+      assert.equal(close.readyState, 3);
+      assert.equal(r.readyState, 3);
+      // workerTimeoutMs is 3000; allow a little for event dispatch.
+      assert.ok(r.elapsedMs < 3500, `closed after ${Math.round(r.elapsedMs)}ms`);
+    });
   }
 
-  test(
-    "the self-hosted '/dist/worker.js' works: open and echo",
-    { skip: libraryOnly },
-    async (t) => {
-      const p = await newPage(t);
-      const r = await p.evaluate(async (url) => {
-        const ws = new TestSocket(url, { workerUrl: '/dist/worker.js', workerTimeoutMs: 3000 });
-        const log = harness.record(ws);
-        await log.untilType('open');
-        ws.send('via /dist/worker.js');
-        await log.untilCount('message', 1);
-        ws.close();
-        await log.untilType('close');
-        return log.events.map((e) => `${e.type}:${e.data ?? e.code ?? ''}`);
-      }, server.wsUrl());
-      assert.deepEqual(r, ['open:', 'message:via /dist/worker.js', 'close:1005']);
-      assert.deepEqual(unexpectedErrors(p.errors), []);
-    },
-  );
+  test("the self-hosted '/dist/worker.js' works: open and echo", { skip: libraryOnly }, async (t) => {
+    const p = await newPage(t);
+    const r = await p.evaluate(async (url) => {
+      const ws = new TestSocket(url, { workerUrl: '/dist/worker.js', workerTimeoutMs: 3000 });
+      const log = harness.record(ws);
+      await log.untilType('open');
+      ws.send('via /dist/worker.js');
+      await log.untilCount('message', 1);
+      ws.close();
+      await log.untilType('close');
+      return log.events.map((e) => `${e.type}:${e.data ?? e.code ?? ''}`);
+    }, server.wsUrl());
+    assert.deepEqual(r, ['open:', 'message:via /dist/worker.js', 'close:1005']);
+    assert.deepEqual(unexpectedErrors(p.errors), []);
+  });
 });

@@ -115,10 +115,7 @@ ${exchangeScript}`,
       platform: 'browser',
       logLevel: 'silent',
     });
-    await writeFile(
-      path.join(fixtures.cjs, 'index.html'),
-      html('    <script src="bundle.js"></script>'),
-    );
+    await writeFile(path.join(fixtures.cjs, 'index.html'), html('    <script src="bundle.js"></script>'));
 
     // Loads from node: a tiny ESM module in the fixture resolves the package like an app would.
     await writeFile(path.join(fixtures.esm, 'probe.mjs'), "export * from 'broadcast-websocket';\n");
@@ -150,8 +147,7 @@ async function exchangeFrom(t, dir) {
 describe('npm package', () => {
   test('the tarball holds only dist/**, package.json, README.md and LICENSE*', () => {
     const files = packed.files.map((f) => f.path).sort();
-    const allowed = (f) =>
-      f.startsWith('dist/') || ['package.json', 'README.md'].includes(f) || /^LICENSE/.test(f);
+    const allowed = (f) => f.startsWith('dist/') || ['package.json', 'README.md'].includes(f) || /^LICENSE/.test(f);
     assert.deepEqual(
       files.filter((f) => !allowed(f)),
       [],

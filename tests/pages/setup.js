@@ -56,9 +56,7 @@ function record(ws, types = ['open', 'message', 'error', 'close']) {
       waiter = { pred, resolve };
       waiters.add(waiter);
     });
-    return within(p, ms, `${what}; events so far: ${JSON.stringify(events)}`).finally(() =>
-      waiters.delete(waiter),
-    );
+    return within(p, ms, `${what}; events so far: ${JSON.stringify(events)}`).finally(() => waiters.delete(waiter));
   };
   return {
     events,
@@ -77,8 +75,7 @@ async function readData(data) {
   if (data instanceof Blob) {
     return { type: 'Blob', bytes: Array.from(new Uint8Array(await data.arrayBuffer())) };
   }
-  if (data instanceof ArrayBuffer)
-    return { type: 'ArrayBuffer', bytes: Array.from(new Uint8Array(data)) };
+  if (data instanceof ArrayBuffer) return { type: 'ArrayBuffer', bytes: Array.from(new Uint8Array(data)) };
   return { type: Object.prototype.toString.call(data) };
 }
 

@@ -3,7 +3,7 @@
 // binaryType, bufferedAmount); the socket itself lives in the tab's worker,
 // reached through the facade's Link.
 
-import type { BroadcastWebsocketOptions, Link, LinkHandler, Status } from '../build/facade/bws_facade.js';
+import type { BroadcastWebsocketOptions, Election, Link, LinkHandler, Status } from '../build/facade/bws_facade.js';
 import { facade, resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
@@ -22,9 +22,19 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
+const DEFAULT_LEADER_TIMEOUT_MS = 3_000;
+const ELECTIONS = ['auto', 'locks', 'lease'] as const;
+/** The test switch that makes this tab's worker a "zombie" leader (see README). */
+const ZOMBIE = Symbol.for('bws.test.zombie');
 
 type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
 type EventType = 'open' | 'message' | 'error' | 'close';
+
+/** The events of a BroadcastWebsocket: WebSocket's, and `leaderchange`. */
+export interface BroadcastWebsocketEventMap extends WebSocketEventMap {
+  /** This tab gained or lost the leadership of the instance's scope (see `status()`). */
+  leaderchange: Event;
+}
 type HandlerEntry = { value: object; listener: (event: Event) => void };
 
 /** What the constructor's second argument resolves to. */
@@ -33,6 +43,10 @@ interface ResolvedOptions {
   scope?: unknown;
   workerUrl?: unknown;
   workerTimeoutMs?: unknown;
+  election?: unknown;
+  leaderTimeoutMs?: unknown;
+  graceMs?: unknown;
+  debug?: unknown;
 }
 
 function resolveOptions(argument: unknown): ResolvedOptions {
@@ -56,13 +70,36 @@ function optionalString(options: ResolvedOptions, name: 'scope' | 'workerUrl'): 
   return value;
 }
 
-function workerTimeout(options: ResolvedOptions): number {
-  const value = options.workerTimeoutMs;
-  if (value === undefined) return DEFAULT_WORKER_TIMEOUT_MS;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+function milliseconds(
+  options: ResolvedOptions,
+  name: 'workerTimeoutMs' | 'leaderTimeoutMs' | 'graceMs',
+  fallback: number,
+  minimum: number,
+): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
     throw new TypeError(
-      `Failed to construct '${CLASS}': option 'workerTimeoutMs' must be a positive number of milliseconds, got ${String(value)}.`,
+      `Failed to construct '${CLASS}': option '${name}' must be a number of milliseconds of at least ${minimum}, got ${String(value)}.`,
     );
+  }
+  return Math.round(value);
+}
+
+function election(options: ResolvedOptions): Election {
+  const value = options.election ?? 'auto';
+  if (!ELECTIONS.includes(value as Election)) {
+    throw new TypeError(
+      `Failed to construct '${CLASS}': option 'election' must be one of ${ELECTIONS.join(', ')}, got ${String(value)}.`,
+    );
+  }
+  return value as Election;
+}
+
+function flag(options: ResolvedOptions, name: 'debug'): boolean {
+  const value = options[name] ?? false;
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`Failed to construct '${CLASS}': option '${name}' must be a boolean, got ${String(value)}.`);
   }
   return value;
 }
@@ -98,6 +135,11 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   #extensions = '';
   #binaryType: BinaryType = 'blob';
   #leaderId: string | null = null;
+  #epoch = 0;
+  #backend: 'locks' | 'lease' | null = null;
+  #tabs = 0;
+  /** Set while a leader change's close event is dispatched: close() then ends the instance for good. */
+  #reconnecting = false;
   #link: Link | undefined;
   #workerUrl = '';
   #watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -122,7 +164,11 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const protocols = parseProtocols(options.protocols, CLASS);
     const scope = optionalString(options, 'scope');
     const workerUrl = optionalString(options, 'workerUrl');
-    const timeoutMs = workerTimeout(options);
+    const timeoutMs = milliseconds(options, 'workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
+    const leaderTimeoutMs = milliseconds(options, 'leaderTimeoutMs', DEFAULT_LEADER_TIMEOUT_MS, 100);
+    const graceMs = milliseconds(options, 'graceMs', 0, 0);
+    const electionBackend = election(options);
+    const debug = flag(options, 'debug');
     this.#url = target.href;
     this.#origin = target.origin;
     this.#scope = scope ?? defaultScope(this.#url, protocols);
@@ -133,7 +179,16 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       this.#tabId = runtime.tabId();
       this.#workerUrl = resolveWorkerUrl(workerUrl);
       this.#link = runtime.connect(
-        { workerUrl: this.#workerUrl, scope: this.#scope, url: this.#url, protocols },
+        {
+          workerUrl: this.#workerUrl,
+          scope: this.#scope,
+          url: this.#url,
+          protocols,
+          election: electionBackend,
+          leaderTimeoutMs,
+          graceMs,
+          debug,
+        },
         this.#linkHandler(),
       );
     } catch (error) {
@@ -245,6 +300,12 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   /** Closes this instance; the shared socket closes when its last instance does. */
   close(code?: number, reason?: string): void {
     const checked = checkClose(code, reason, CLASS);
+    if (this.#reconnecting) {
+      // Closed from the close event of a leader change: do not come back.
+      this.#reconnecting = false;
+      this.#release();
+      return;
+    }
     if (this.#readyState === CLOSING || this.#readyState === CLOSED) return;
     this.#readyState = CLOSING;
     this.#link?.close(checked.code, checked.reason);
@@ -272,8 +333,11 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       id: this.#tabId ?? '',
       url: this.#url,
       scope: this.#scope,
-      isLeader: this.#leaderId === this.#tabId,
+      isLeader: this.#isLeader(),
       leaderId: this.#leaderId,
+      epoch: this.#epoch,
+      backend: this.#backend,
+      tabs: this.#tabs,
       readyState: this.#readyState,
       bufferedAmount: this.bufferedAmount,
     };
@@ -285,9 +349,15 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   #linkHandler(): LinkHandler {
     const later = (step: () => void) => queueMicrotask(step);
     return {
-      joined: (leaderId) => {
+      leadership: (leaderId, epoch, backend, tabs) => {
+        // The first reply: the worker runs.
         this.#stopWatchdog();
-        this.#leaderId = leaderId;
+        const wasLeader = this.#isLeader();
+        this.#leaderId = leaderId ?? null;
+        this.#epoch = epoch;
+        this.#backend = backend;
+        this.#tabs = tabs;
+        if (this.#isLeader() !== wasLeader) later(() => this.dispatchEvent(new Event('leaderchange')));
       },
       open: (protocol, extensions) =>
         later(() => {
@@ -310,7 +380,8 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
           this.#readyState = CLOSED;
           this.dispatchEvent(new Event('error'));
         }),
-      closed: (code, reason, wasClean) => later(() => this.#closed(code, reason, wasClean)),
+      closed: (code, reason, wasClean, reconnecting) =>
+        later(() => (reconnecting ? this.#reconnect(code, reason, wasClean) : this.#closed(code, reason, wasClean))),
       sent: () => {
         this.#unsentBytes -= this.#unsent.shift() ?? 0;
       },
@@ -320,13 +391,43 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   #closed(code: number, reason: string, wasClean: boolean): void {
     this.#stopWatchdog();
     this.#readyState = CLOSED;
+    this.#release();
+    this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
+  }
+
+  /** The leader changed: like a reconnecting socket, `close`, then CONNECTING until `open`. */
+  #reconnect(code: number, reason: string, wasClean: boolean): void {
+    if (this.#readyState !== OPEN) return;
+    this.#readyState = CLOSED;
+    this.#reconnecting = true;
+    try {
+      this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
+    } finally {
+      if (this.#reconnecting) {
+        this.#reconnecting = false;
+        this.#readyState = CONNECTING;
+        this.#protocol = '';
+        this.#extensions = '';
+      }
+    }
+  }
+
+  /** Lets go of the worker link; what was never handed to the socket stays counted, as natively. */
+  #release(): void {
     this.#link?.free();
     this.#link = undefined;
-    // What was never handed to the socket stays counted, as natively.
     this.#bytesAfterClose += this.#unsentBytes;
     this.#unsent = [];
     this.#unsentBytes = 0;
-    this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
+  }
+
+  #isLeader(): boolean {
+    return this.#leaderId !== null && this.#leaderId === this.#tabId;
+  }
+
+  /** Test switch: this tab's worker stops heartbeating and relaying for the scope (a "zombie" leader). */
+  [ZOMBIE](): void {
+    this.#link?.zombie();
   }
 
   /** The worker never answered or could not start: fail like a refused connection. */

@@ -1,4 +1,5 @@
 // The package entry: the class and its public types.
 
 export { BroadcastWebsocket } from './broadcast-websocket.js';
-export type { BroadcastWebsocketOptions, Protocols, Status } from '../build/facade/bws_facade.js';
+export type { BroadcastWebsocketEventMap } from './broadcast-websocket.js';
+export type { BroadcastWebsocketOptions, Election, Protocols, Status } from '../build/facade/bws_facade.js';

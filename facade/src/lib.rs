@@ -11,14 +11,14 @@ mod types;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use bws_worker::wire::{JsCodec, Reply, Request};
+use bws_worker::wire::{self, JsCodec, Reply, Request};
 use bws_worker::Engine;
 use gloo_worker::{Spawnable, WorkerBridge};
 use serde::Deserialize;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-pub use types::{BroadcastWebsocketOptions, Protocols, Status};
+pub use types::{BroadcastWebsocketOptions, Election, Protocols, Status};
 
 thread_local! {
     /// The root bridge of each worker, by URL: it keeps the worker alive.
@@ -31,11 +31,11 @@ const LINK_HANDLER: &str = r#"
 /** Receives one instance's replies from the worker. Called inside the worker
  * bridge's message callback: implementations must defer their work. */
 export interface LinkHandler {
-  joined(leaderId: string): void;
+  leadership(leaderId: string | undefined, epoch: number, backend: 'locks' | 'lease', tabs: number): void;
   open(protocol: string, extensions: string): void;
   message(data: string | ArrayBuffer): void;
   error(): void;
-  closed(code: number, reason: string, wasClean: boolean): void;
+  closed(code: number, reason: string, wasClean: boolean, reconnecting: boolean): void;
   sent(): void;
 }
 "#;
@@ -47,7 +47,13 @@ extern "C" {
     #[derive(Debug, Clone)]
     pub type LinkHandler;
     #[wasm_bindgen(method)]
-    fn joined(this: &LinkHandler, leader_id: &str);
+    fn leadership(
+        this: &LinkHandler,
+        leader_id: Option<String>,
+        epoch: f64,
+        backend: &str,
+        tabs: u32,
+    );
     #[wasm_bindgen(method)]
     fn open(this: &LinkHandler, protocol: &str, extensions: &str);
     #[wasm_bindgen(method)]
@@ -55,7 +61,7 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn error(this: &LinkHandler);
     #[wasm_bindgen(method)]
-    fn closed(this: &LinkHandler, code: u16, reason: &str, was_clean: bool);
+    fn closed(this: &LinkHandler, code: u16, reason: &str, was_clean: bool, reconnecting: bool);
     #[wasm_bindgen(method)]
     fn sent(this: &LinkHandler);
 }
@@ -72,6 +78,14 @@ pub struct ConnectRequest {
     pub url: String,
     /// The subprotocols to offer.
     pub protocols: Vec<String>,
+    /// The election backend asked for.
+    pub election: Election,
+    /// How long a silent leader is trusted, in ms.
+    pub leader_timeout_ms: u64,
+    /// How long the socket outlives the last instance anywhere, in ms.
+    pub grace_ms: u64,
+    /// Whether the worker logs election and routing decisions.
+    pub debug: bool,
 }
 
 /// One instance's line to the worker. Freeing it tells the worker the
@@ -86,12 +100,18 @@ pub struct Link {
 impl Link {
     /// Sends a string, `ArrayBuffer` or `Blob` on the shared socket.
     pub fn send(&self, data: JsValue) {
-        self.bridge.send(Request::Send(data));
+        self.bridge.send(Request::Send(wire::Payload(data)));
     }
 
     /// Closes this instance with an already validated code and reason.
     pub fn close(&self, code: Option<u16>, reason: String) {
         self.bridge.send(Request::Close { code, reason });
+    }
+
+    /// Test switch: this tab's worker stops heartbeating and relaying for the
+    /// scope while keeping its lock (a "zombie" leader).
+    pub fn zombie(&self) {
+        self.bridge.send(Request::Zombie);
     }
 }
 
@@ -114,6 +134,14 @@ pub fn connect(request: tsify::Ts<ConnectRequest>, handler: LinkHandler) -> Resu
         scope: request.scope,
         url: request.url,
         protocols: request.protocols,
+        election: match request.election {
+            Election::Auto => wire::Election::Auto,
+            Election::Locks => wire::Election::Locks,
+            Election::Lease => wire::Election::Lease,
+        },
+        leader_timeout_ms: request.leader_timeout_ms,
+        grace_ms: request.grace_ms,
+        debug: request.debug,
     });
     Ok(Link { bridge })
 }
@@ -148,18 +176,24 @@ pub fn tab_id() -> String {
 
 fn deliver(handler: &LinkHandler, reply: Reply) {
     match reply {
-        Reply::Joined { leader_id } => handler.joined(&leader_id),
+        Reply::Leadership {
+            leader_id,
+            epoch,
+            backend,
+            tabs,
+        } => handler.leadership(leader_id, epoch as f64, &backend, tabs),
         Reply::Open {
             protocol,
             extensions,
         } => handler.open(&protocol, &extensions),
-        Reply::Message(data) => handler.message(data),
+        Reply::Message(data) => handler.message(data.0),
         Reply::Error => handler.error(),
         Reply::Closed {
             code,
             reason,
             was_clean,
-        } => handler.closed(code, &reason, was_clean),
+            reconnecting,
+        } => handler.closed(code, &reason, was_clean, reconnecting),
         Reply::Sent => handler.sent(),
     }
 }

@@ -14,6 +14,19 @@ pub enum Protocols {
     Many(Vec<String>),
 }
 
+/// How the tabs of a scope elect the one that holds the socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "lowercase")]
+pub enum Election {
+    /// Web Locks where the page has them (secure contexts), else the lease.
+    #[default]
+    Auto,
+    /// Web Locks (`navigator.locks`); the lease where they are missing.
+    Locks,
+    /// A lease over `BroadcastChannel`: heartbeats, timeout, tie-break.
+    Lease,
+}
+
 /// The second argument of `new BroadcastWebsocket(url, options)`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
@@ -39,6 +52,25 @@ pub struct BroadcastWebsocketOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub worker_timeout_ms: Option<f64>,
+    /// The election backend. Default: `"auto"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub election: Option<Election>,
+    /// How long followers wait for a silent leader before replacing it.
+    /// Every tab of a scope should use the same value. Default: 3000 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub leader_timeout_ms: Option<f64>,
+    /// How long the socket stays open after the last instance anywhere
+    /// closed, so a quick reload reuses it. Default: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub grace_ms: Option<f64>,
+    /// Log this tab's election and routing decisions to the console
+    /// (`console.debug`, from the worker). Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub debug: Option<bool>,
 }
 
 /// A snapshot of one instance and its shared connection, from `status()`.
@@ -53,9 +85,16 @@ pub struct Status {
     pub scope: String,
     /// Whether this tab holds the real socket.
     pub is_leader: bool,
-    /// The id of the tab holding the real socket; `null` until the worker has answered.
+    /// The id of the tab holding the real socket; `null` while none is known.
     #[tsify(type = "string | null")]
     pub leader_id: Option<String>,
+    /// The leader's epoch: it grows with every change of leader (0 while none is known).
+    pub epoch: f64,
+    /// The election backend in use.
+    #[tsify(type = "'locks' | 'lease' | null")]
+    pub backend: Option<String>,
+    /// Tabs with live instances in the scope, as the leader last reported.
+    pub tabs: u32,
     /// The instance's `readyState`.
     pub ready_state: u16,
     /// The instance's `bufferedAmount`.

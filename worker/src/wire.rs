@@ -8,10 +8,26 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
+/// A payload as the page gave it (a string, `ArrayBuffer` or `Blob`) or as
+/// the socket delivered it (a string or `ArrayBuffer`), never decoded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payload(#[serde(with = "serde_wasm_bindgen::preserve")] pub JsValue);
+
+/// Which election backend an instance asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Election {
+    /// Web Locks where the context has them, else the lease.
+    Auto,
+    /// Web Locks (the lease where they are missing).
+    Locks,
+    /// The lease over the bus.
+    Lease,
+}
+
 /// From one `BroadcastWebsocket` instance (a gloo bridge) to the worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// Join the shared connection of `scope`, opening it if needed.
+    /// Join the shared connection of `scope`.
     Open {
         /// The tab's id, chosen by the page.
         tab_id: String,
@@ -21,9 +37,17 @@ pub enum Request {
         url: String,
         /// The subprotocols to offer.
         protocols: Vec<String>,
+        /// The election backend asked for.
+        election: Election,
+        /// How long a silent leader is trusted, in ms.
+        leader_timeout_ms: u64,
+        /// How long the socket outlives the last instance anywhere, in ms.
+        grace_ms: u64,
+        /// Whether to log election and routing decisions to the console.
+        debug: bool,
     },
     /// `send(data)`: a string, `ArrayBuffer` or `Blob`.
-    Send(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue),
+    Send(Payload),
     /// `close(code, reason)`, already validated.
     Close {
         /// The close code, if given.
@@ -31,15 +55,23 @@ pub enum Request {
         /// The close reason.
         reason: String,
     },
+    /// Test switch: this tab stops heartbeating and relaying for the scope.
+    Zombie,
 }
 
 /// From the worker to one instance.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {
-    /// The worker took the instance in: it is loaded and working.
-    Joined {
-        /// The id of the tab holding the socket.
-        leader_id: String,
+    /// Who leads the scope (the first reply: the worker runs).
+    Leadership {
+        /// The leader's tab id, if known.
+        leader_id: Option<String>,
+        /// The leader's epoch.
+        epoch: u64,
+        /// `"locks"` or `"lease"`.
+        backend: String,
+        /// Tabs with live instances in the scope.
+        tabs: u32,
     },
     /// The socket is open.
     Open {
@@ -49,10 +81,10 @@ pub enum Reply {
         extensions: String,
     },
     /// A message: a string or an `ArrayBuffer`.
-    Message(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue),
+    Message(Payload),
     /// The connection failed; `Closed` follows.
     Error,
-    /// The instance is closed.
+    /// The instance's connection closed.
     Closed {
         /// The close code.
         code: u16,
@@ -60,8 +92,10 @@ pub enum Reply {
         reason: String,
         /// Whether the closing handshake completed.
         was_clean: bool,
+        /// The leader changed: the instance connects again.
+        reconnecting: bool,
     },
-    /// One `Send` of this instance was handed to the socket, in order.
+    /// One `Send` of this instance left the tab, in order.
     Sent,
 }
 

@@ -1,22 +1,80 @@
 //! The pure, sans-IO engine of one tab's worker.
 //!
-//! It decides which instances share which connection and what the socket
-//! adapter and each instance must be told. It owns no socket, no timer and no
-//! I/O: callers feed it with `handle_*` methods and then drain
-//! [`Hub::poll_output`] until it returns `None`, executing each [`Output`].
-//! Payloads are opaque (`P`): the hub routes them and never looks inside.
+//! A [`Tab`] knows this tab's instances and, per scope, whether this tab leads
+//! (holds the socket) or follows (reaches the socket over the bus), who the
+//! leader is, and what the shared connection looks like. It owns no socket,
+//! no channel, no lock and no timer: callers feed it with `handle_*` methods
+//! (each takes `now`, wall-clock milliseconds, comparable across tabs), then
+//! drain [`Tab::poll_output`] until it returns `None`, execute each
+//! [`Output`], and call [`Tab::handle_timeout`] at [`Tab::poll_timeout`].
+//! Payloads are opaque (`P`): the core routes them and never looks inside.
 
-mod hub;
+mod bus;
+mod scope;
+mod tab;
 
-pub use hub::Hub;
+use serde::{Deserialize, Serialize};
 
-/// Identifies one native socket for the lifetime of the hub. A scope gets a
+pub use bus::{Body, BusMessage, SharedState, PROTOCOL_VERSION};
+pub use tab::Tab;
+
+/// A tab's id: random, chosen by the page.
+pub type TabId = String;
+
+/// Identifies one native socket for the lifetime of the tab. A scope gets a
 /// fresh id each time it needs a new socket, so late events from a socket that
 /// is being torn down can never be mistaken for events of its successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u64);
 
-/// What an instance asks for when it joins.
+/// How tabs of a scope agree on a leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// Web Locks: the leader holds an exclusive lock; waiters queue for it.
+    Locks,
+    /// A lease over the bus: heartbeats, timeout, claims with a tie-break.
+    Lease,
+}
+
+/// The timings of the election protocol, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How often a leader heartbeats and a follower reports its presence.
+    pub heartbeat_ms: u64,
+    /// How long a leader (or a follower's presence) may stay silent before it
+    /// is presumed dead.
+    pub leader_timeout_ms: u64,
+    /// Lease: how long a joining tab waits for a leader to answer its hello.
+    pub discovery_ms: u64,
+    /// Lease: how long a claim stands before the claimant leads.
+    pub claim_window_ms: u64,
+    /// Web Locks: the delay between the steals of successive followers, so
+    /// that one follower, not all of them, replaces a silent leader.
+    pub steal_stagger_ms: u64,
+}
+
+impl Timing {
+    /// The defaults for a leader timeout of `leader_timeout_ms`.
+    pub fn with_leader_timeout(leader_timeout_ms: u64) -> Self {
+        let leader_timeout_ms = leader_timeout_ms.max(100);
+        Timing {
+            heartbeat_ms: (leader_timeout_ms / 6).max(20),
+            leader_timeout_ms,
+            discovery_ms: 100,
+            claim_window_ms: 100,
+            steal_stagger_ms: (leader_timeout_ms / 4).max(20),
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing::with_leader_timeout(3000)
+    }
+}
+
+/// What an instance asks for when it joins. The first instance of a scope in a
+/// tab sets the scope's URL, protocols and settings for that tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinRequest {
     /// The name of the shared connection; instances with the same scope share one socket.
@@ -25,10 +83,18 @@ pub struct JoinRequest {
     pub url: String,
     /// The subprotocols to offer, in order.
     pub protocols: Vec<String>,
+    /// The election backend.
+    pub backend: Backend,
+    /// The election timings.
+    pub timing: Timing,
+    /// How long the socket stays open after the last instance anywhere closed.
+    pub grace_ms: u64,
+    /// Whether to log election and routing decisions.
+    pub debug: bool,
 }
 
 /// The outcome of a closing handshake, as a `CloseEvent` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloseInfo {
     /// The close code (1005 when the peer sent none, 1006 when the connection failed).
     pub code: u16,
@@ -49,9 +115,24 @@ impl CloseInfo {
     }
 }
 
+/// Who leads a scope, as one tab sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// The leader's tab id, if one is known.
+    pub leader_id: Option<TabId>,
+    /// The leader's epoch (0 while none is known).
+    pub epoch: u64,
+    /// The election backend in use.
+    pub backend: Backend,
+    /// Tabs with live instances in the scope, as last reported by the leader.
+    pub tabs: u32,
+}
+
 /// What happened, from one instance's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event<P> {
+    /// Who leads changed, or the number of tabs did.
+    Leadership(Leadership),
     /// The shared socket is open (or already was when the instance joined).
     Open {
         /// The subprotocol the server selected.
@@ -61,13 +142,20 @@ pub enum Event<P> {
     },
     /// A message from the server.
     Message(P),
-    /// The connection failed or was dropped; a `Closed` follows.
+    /// The connection failed; a `Closed` follows.
     Error,
-    /// The instance is closed; nothing follows.
-    Closed(CloseInfo),
+    /// The instance's connection closed. With `reconnecting`, the leader
+    /// changed: the instance is connecting again and an `Open` will follow
+    /// once the new leader's socket is open. Without it, nothing follows.
+    Closed {
+        /// How it closed.
+        info: CloseInfo,
+        /// Whether the instance goes on, through a new leader.
+        reconnecting: bool,
+    },
 }
 
-/// What the caller must do, in the order the hub returns it.
+/// What the caller must do, in the order the core returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output<I, P> {
     /// Open a native socket and report its events with this id.
@@ -79,16 +167,15 @@ pub enum Output<I, P> {
         /// The subprotocols to offer.
         protocols: Vec<String>,
     },
-    /// Send a payload on a socket, then acknowledge the send to `from`.
+    /// Send a payload on a socket.
     Transmit {
         /// The socket to send on.
         socket: SocketId,
-        /// The instance whose `send()` this is.
-        from: I,
         /// The payload, untouched.
         payload: P,
     },
-    /// Start closing a socket (or abort it while it is connecting).
+    /// Start closing a socket (or abort it while it is connecting). Its
+    /// events are of no more interest unless it is the scope's last socket.
     CloseSocket {
         /// The socket to close.
         socket: SocketId,
@@ -97,11 +184,52 @@ pub enum Output<I, P> {
         /// The close reason to send.
         reason: String,
     },
+    /// One `send()` of this instance has left the tab (on the socket or the bus).
+    Ack {
+        /// The instance.
+        to: I,
+    },
     /// Tell an instance what happened.
     Deliver {
         /// The instance.
         to: I,
         /// What happened.
         event: Event<P>,
+    },
+    /// Open the scope's bus channel and deliver its messages.
+    OpenBus {
+        /// The scope.
+        scope: String,
+    },
+    /// Post a message on the scope's bus channel.
+    Broadcast {
+        /// The scope.
+        scope: String,
+        /// The message.
+        message: BusMessage<P>,
+    },
+    /// Close the scope's bus channel.
+    CloseBus {
+        /// The scope.
+        scope: String,
+    },
+    /// Ask for the scope's leader lock; `steal` takes it from its holder.
+    RequestLock {
+        /// The scope.
+        scope: String,
+        /// Whether to take it from its holder at once.
+        steal: bool,
+    },
+    /// Give the scope's leader lock back, or stop waiting for it.
+    ReleaseLock {
+        /// The scope.
+        scope: String,
+    },
+    /// A line for the debug log.
+    Log {
+        /// The scope.
+        scope: String,
+        /// What was decided, and why.
+        line: String,
     },
 }

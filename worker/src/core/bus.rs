@@ -1,0 +1,86 @@
+//! The messages tabs exchange on a scope's `BroadcastChannel`.
+//!
+//! Every message names its protocol version, sender and epoch. A tab ignores
+//! messages of another version (and anything that does not decode at all), so
+//! tabs running incompatible versions never take part in the same election.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CloseInfo, TabId};
+
+/// The bus protocol version. Bump it on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One message on a scope's channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusMessage<P> {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub v: u32,
+    /// The sending tab.
+    pub from: TabId,
+    /// The leadership the message belongs to: the sender's own epoch for a
+    /// leader or candidate, the epoch of the leader addressed for a follower.
+    pub epoch: u64,
+    /// What it says.
+    pub body: Body<P>,
+}
+
+/// The shared connection's state, as the leader reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SharedState {
+    /// The leader's socket is connecting.
+    Connecting,
+    /// The leader's socket is open.
+    Open {
+        /// The subprotocol the server selected.
+        protocol: String,
+        /// The extensions the server accepted.
+        extensions: String,
+    },
+}
+
+/// The content of a bus message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body<P> {
+    /// A tab joined the scope: a leader answers with a heartbeat at once.
+    Hello,
+    /// The leader is alive; a snapshot of the shared connection.
+    Heartbeat {
+        /// The socket's state.
+        state: SharedState,
+        /// Tabs with live instances in the scope, the leader's included.
+        tabs: u32,
+    },
+    /// A follower's live instance count, sent on change and with every
+    /// heartbeat period. Zero means the tab leaves; `close` is the code and
+    /// reason of its last `close()`, for the leader to close the socket with
+    /// if that was the last instance anywhere.
+    Presence {
+        /// Live instances in the sending tab.
+        instances: u32,
+        /// The code and reason of the last instance's `close()`.
+        close: Option<(Option<u16>, String)>,
+    },
+    /// Lease backend: the sender claims leadership with `epoch`.
+    Claim,
+    /// A follower's `send()`, for the leader of `epoch` to put on the socket.
+    Out(P),
+    /// A server message relayed by the leader of `epoch`.
+    In(P),
+    /// The leader's socket failed; `Closed` follows.
+    Error,
+    /// The leader's socket closed: final for every instance of the scope.
+    Closed(CloseInfo),
+}
+
+impl<P> BusMessage<P> {
+    /// A message of this protocol version.
+    pub fn new(from: TabId, epoch: u64, body: Body<P>) -> Self {
+        BusMessage {
+            v: PROTOCOL_VERSION,
+            from,
+            epoch,
+            body,
+        }
+    }
+}

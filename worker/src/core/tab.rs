@@ -1,0 +1,237 @@
+//! The tab: routes inputs to the scope they concern and collects outputs.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::Hash;
+
+use super::scope::{Ctx, Scope};
+use super::{BusMessage, CloseInfo, JoinRequest, Output, SocketId, TabId};
+
+/// All the scopes of one tab. `I` names an instance, `P` is an opaque payload.
+#[derive(Debug)]
+pub struct Tab<I, P> {
+    me: TabId,
+    scopes: BTreeMap<String, Scope<I, P>>,
+    instances: HashMap<I, String>,
+    sockets: HashMap<SocketId, String>,
+    next_socket: u64,
+    outputs: VecDeque<Output<I, P>>,
+}
+
+impl<I, P> Tab<I, P>
+where
+    I: Copy + Eq + Hash,
+    P: Clone,
+{
+    /// A tab with no instances.
+    pub fn new(me: TabId) -> Self {
+        Tab {
+            me,
+            scopes: BTreeMap::new(),
+            instances: HashMap::new(),
+            sockets: HashMap::new(),
+            next_socket: 0,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// This tab's id.
+    pub fn id(&self) -> &str {
+        &self.me
+    }
+
+    /// The next thing to do, or `None` when everything is done.
+    pub fn poll_output(&mut self) -> Option<Output<I, P>> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Tab::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.scopes.values().filter_map(Scope::next_timeout).min()
+    }
+
+    /// How many instances the tab has.
+    pub fn instance_count(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// How many scopes the tab takes part in.
+    pub fn scope_count(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// An instance joins the shared connection of `request.scope`. A second
+    /// join of the same instance is ignored.
+    pub fn handle_join(&mut self, now: u64, instance: I, request: JoinRequest) {
+        if self.instances.contains_key(&instance) {
+            return;
+        }
+        let name = request.scope.clone();
+        self.instances.insert(instance, name.clone());
+        let Tab {
+            me,
+            scopes,
+            outputs,
+            next_socket,
+            sockets,
+            ..
+        } = self;
+        let mut ctx = Ctx {
+            now,
+            me,
+            out: outputs,
+            next_socket,
+            sockets,
+        };
+        let scope = scopes
+            .entry(name)
+            .or_insert_with(|| Scope::new(&mut ctx, request));
+        scope.join(&mut ctx, instance);
+    }
+
+    /// An instance's `send()`.
+    pub fn handle_send(&mut self, now: u64, instance: I, payload: P) {
+        self.with_instance(now, instance, |scope, ctx| {
+            scope.send(ctx, instance, payload)
+        });
+    }
+
+    /// An instance's `close(code, reason)`.
+    pub fn handle_close(&mut self, now: u64, instance: I, code: Option<u16>, reason: String) {
+        self.with_instance(now, instance, |scope, ctx| {
+            scope.close(ctx, instance, code, reason)
+        });
+    }
+
+    /// An instance is gone without closing (its bridge went away).
+    pub fn handle_disconnect(&mut self, now: u64, instance: I) {
+        self.with_instance(now, instance, |scope, ctx| scope.disconnect(ctx, instance));
+    }
+
+    /// Test switch: the scope of `instance` stops heartbeating and relaying.
+    pub fn handle_zombie(&mut self, now: u64, instance: I) {
+        self.with_instance(now, instance, |scope, ctx| scope.become_zombie(ctx));
+    }
+
+    /// A socket's handshake completed.
+    pub fn handle_socket_open(
+        &mut self,
+        now: u64,
+        socket: SocketId,
+        protocol: String,
+        extensions: String,
+    ) {
+        self.with_socket(now, socket, |scope, ctx| {
+            scope.socket_open(ctx, socket, protocol, extensions)
+        });
+    }
+
+    /// A message arrived on a socket.
+    pub fn handle_socket_message(&mut self, now: u64, socket: SocketId, payload: P) {
+        self.with_socket(now, socket, |scope, ctx| {
+            scope.socket_message(ctx, socket, payload)
+        });
+    }
+
+    /// A socket failed; its close follows.
+    pub fn handle_socket_error(&mut self, now: u64, socket: SocketId) {
+        self.with_socket(now, socket, |scope, ctx| scope.socket_error(ctx, socket));
+    }
+
+    /// A socket closed.
+    pub fn handle_socket_closed(&mut self, now: u64, socket: SocketId, info: CloseInfo) {
+        self.with_socket(now, socket, |scope, ctx| {
+            scope.socket_closed(ctx, socket, info)
+        });
+        self.sockets.remove(&socket);
+    }
+
+    /// A message arrived on a scope's bus channel.
+    pub fn handle_bus(&mut self, now: u64, scope: &str, message: BusMessage<P>) {
+        self.with_scope(now, scope, |scope, ctx| scope.bus(ctx, message));
+    }
+
+    /// The scope's leader lock was granted. A grant for a scope this tab has
+    /// left is given back at once.
+    pub fn handle_lock_acquired(&mut self, now: u64, scope: &str) {
+        if !self.scopes.contains_key(scope) {
+            self.outputs.push_back(Output::ReleaseLock {
+                scope: scope.to_owned(),
+            });
+            return;
+        }
+        self.with_scope(now, scope, |scope, ctx| scope.lock_acquired(ctx));
+    }
+
+    /// The scope's leader lock was taken from this tab.
+    pub fn handle_lock_lost(&mut self, now: u64, scope: &str) {
+        self.with_scope(now, scope, |scope, ctx| scope.lock_lost(ctx));
+    }
+
+    /// Time passed: heartbeats, timeouts, the grace period.
+    pub fn handle_timeout(&mut self, now: u64) {
+        let names: Vec<String> = self.scopes.keys().cloned().collect();
+        for name in names {
+            self.with_scope(now, &name, |scope, ctx| scope.timeout(ctx));
+        }
+    }
+
+    fn with_instance(
+        &mut self,
+        now: u64,
+        instance: I,
+        step: impl FnOnce(&mut Scope<I, P>, &mut Ctx<I, P>),
+    ) {
+        if let Some(name) = self.instances.get(&instance).cloned() {
+            self.with_scope(now, &name, step);
+            let gone = self
+                .scopes
+                .get(&name)
+                .is_none_or(|scope| !scope.has_member(instance));
+            if gone {
+                self.instances.remove(&instance);
+            }
+        }
+    }
+
+    fn with_socket(
+        &mut self,
+        now: u64,
+        socket: SocketId,
+        step: impl FnOnce(&mut Scope<I, P>, &mut Ctx<I, P>),
+    ) {
+        if let Some(name) = self.sockets.get(&socket).cloned() {
+            self.with_scope(now, &name, step);
+        }
+    }
+
+    fn with_scope(
+        &mut self,
+        now: u64,
+        name: &str,
+        step: impl FnOnce(&mut Scope<I, P>, &mut Ctx<I, P>),
+    ) {
+        let Tab {
+            me,
+            scopes,
+            outputs,
+            next_socket,
+            sockets,
+            instances,
+        } = self;
+        let Some(scope) = scopes.get_mut(name) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            now,
+            me,
+            out: outputs,
+            next_socket,
+            sockets,
+        };
+        step(scope, &mut ctx);
+        if scope.is_ended() {
+            scopes.remove(name);
+            instances.retain(|_, scope| scope != name);
+        }
+    }
+}

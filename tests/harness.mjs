@@ -2,9 +2,10 @@
 // (through a thin page wrapper so another driver, e.g. puppeteer-core for Firefox, can slot in).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -161,8 +162,11 @@ export async function startStaticServer(dir) {
   };
 }
 
-/** Headless Chromium from the system; never downloads a browser. */
-export function launchBrowser() {
+/**
+ * Headless Chromium from the system; never downloads a browser. `extraArgs` are appended to the
+ * command line, e.g. `['--js-flags=--expose-gc', '--enable-precise-memory-info']` for heap checks.
+ */
+export function launchBrowser({ extraArgs = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.BWS_CHROMIUM || '/usr/bin/chromium',
     args: [
@@ -173,8 +177,88 @@ export function launchBrowser() {
       '--disable-sync',
       '--no-first-run',
       '--disable-quic',
+      ...extraArgs,
     ],
   });
+}
+
+/**
+ * Headless Chromium started here and driven over CDP with Playwright's `noDefaults`: pages of its
+ * default context get no focus emulation, which otherwise keeps every page visible (and so makes
+ * CDP `Page.setWebLifecycleState` frozen a no-op). Returns { browser, context, close() }; close()
+ * disconnects, then stops only the Chromium process started here and removes its profile.
+ * newPage() opens a page in a new window of that context (visible, like a tab in front).
+ */
+export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 } = {}) {
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'bws-chromium-'));
+  const child = spawn(
+    process.env.BWS_CHROMIUM || '/usr/bin/chromium',
+    [
+      '--headless',
+      '--remote-debugging-port=0',
+      `--user-data-dir=${profile}`,
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--disable-quic',
+      ...extraArgs,
+      'about:blank',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const exited = once(child, 'exit');
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await within(exited, 5000, 'chromium to exit after SIGTERM');
+    }
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  };
+  try {
+    const endpoint = await within(
+      new Promise((resolve, reject) => {
+        let err = '';
+        child.stderr.on('data', (d) => {
+          err += d;
+          const m = err.match(/DevTools listening on (ws:\/\/\S+)/);
+          if (m) resolve(m[1]);
+        });
+        child.on('error', reject);
+        exited.then(([code, signal]) => reject(new Error(`chromium exited early (${code ?? signal}): ${err}`)));
+      }),
+      timeoutMs,
+      'chromium to print its DevTools endpoint',
+    );
+    child.stderr.resume();
+    const browser = await chromium.connectOverCDP(endpoint, { noDefaults: true, isLocal: true });
+    const context = browser.contexts()[0];
+    const cdp = await browser.newBrowserCDPSession();
+    // Pages in windows of their own (context.newPage() would add background tabs to one window,
+    // hidden and throttled): each created target is matched with the next page Playwright reports.
+    const arrived = [];
+    const waiting = [];
+    context.on('page', (page) => (waiting.length ? waiting.shift()(page) : arrived.push(page)));
+    return {
+      browser,
+      context,
+      async newPage() {
+        const page = arrived.length ? Promise.resolve(arrived.shift()) : new Promise((r) => waiting.push(r));
+        await cdp.send('Target.createTarget', { url: 'about:blank', newWindow: true });
+        return within(page, 10000, 'the page of a new window');
+      },
+      async close() {
+        await browser.close().catch(() => {});
+        await stop();
+      },
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 /**
@@ -218,6 +302,82 @@ export async function openPage(browser, server, pagePath = '/tests/pages/blank.h
     }
   }
   return wrapper;
+}
+
+/**
+ * One browser context whose pages are same-origin tabs of one browser: they share storage, so
+ * BroadcastChannel and Web Locks reach across them (openPage isolates every page instead).
+ * Returns { context, newPage(pagePath, opts), close() }. newPage returns the openPage wrapper shape
+ * ({ page, errors, evaluate, waitForFunction, close }) plus frame(name): the same wrapper for the
+ * child <iframe name=...> of that page, waiting for its setup.js too. `opts.ready` is an extra
+ * page-side readiness predicate (e.g. `() => window.mt`). With `{ context, newPage }` (e.g. those of
+ * launchBrowserOverCdp) pages are opened there, by newPage(), instead of in a new context.
+ */
+export async function openContext(browser, server, { context: existing, newPage: createPage } = {}) {
+  const context = existing ?? (await browser.newContext());
+  const pages = new Set();
+
+  const wrap = (target, page, errors, close) => {
+    const wrapper = {
+      page,
+      target,
+      errors,
+      evaluate: (fn, arg) => target.evaluate(fn, arg),
+      waitForFunction: (fn, arg, timeoutMs = 5000) =>
+        target.waitForFunction(fn, arg, { timeout: timeoutMs }).then((h) => h.jsonValue()),
+      close,
+    };
+    return wrapper;
+  };
+  const waitReady = async (wrapper, ready) => {
+    const state = await wrapper.waitForFunction(
+      () => window.testReady || (window.testSetupError && { error: window.testSetupError }),
+      undefined,
+      10000,
+    );
+    if (state.error) throw new Error(`test page setup failed (${TEST_CLASS}): ${state.error}`);
+    if (ready) await wrapper.waitForFunction(ready, undefined, 10000);
+  };
+
+  return {
+    context,
+    async newPage(pagePath = '/tests/pages/blank.html', opts = {}) {
+      const { waitForSetup = pagePath.startsWith('/tests/pages/'), ready } = opts;
+      const page = await (createPage ? createPage() : context.newPage());
+      pages.add(page);
+      const errors = [];
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') errors.push(`console.error: ${msg.text()}`);
+      });
+      page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+      const url = new URL(pagePath, server.origin);
+      if (isNative && waitForSetup) url.searchParams.set('class', 'native');
+      await page.goto(url.href);
+      const wrapper = wrap(page, page, errors, () => page.close());
+      wrapper.frame = async (name, frameOpts = {}) => {
+        const deadline = Date.now() + 10000;
+        let frame;
+        while (!(frame = page.frame({ name }))) {
+          if (Date.now() > deadline) throw new Error(`no frame named ${name} in ${pagePath}`);
+          await new Promise((r) => setTimeout(r, 20)); // poll interval, bounded by the deadline above
+        }
+        const fw = wrap(frame, page, errors, () => page.close());
+        await waitReady(fw, frameOpts.ready ?? ready);
+        return fw;
+      };
+      if (waitForSetup) {
+        try {
+          await waitReady(wrapper, ready);
+        } catch (e) {
+          await page.close();
+          throw e;
+        }
+      }
+      return wrapper;
+    },
+    /** Closes the context, or with an existing one (`opts.context`) only the pages opened here. */
+    close: () => (existing ? Promise.all([...pages].map((page) => page.close().catch(() => {}))) : context.close()),
+  };
 }
 
 /** Console errors that are not expected (each pattern removes the messages it matches). */

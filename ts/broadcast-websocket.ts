@@ -350,14 +350,16 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const later = (step: () => void) => queueMicrotask(step);
     return {
       leadership: (leaderId, epoch, backend, tabs) => {
-        // The first reply: the worker runs.
+        // The first reply: the worker runs. It sets the instance's starting
+        // point; only later changes are a leaderchange.
+        const first = this.#backend === null;
         this.#stopWatchdog();
         const wasLeader = this.#isLeader();
         this.#leaderId = leaderId ?? null;
         this.#epoch = epoch;
         this.#backend = backend;
         this.#tabs = tabs;
-        if (this.#isLeader() !== wasLeader) later(() => this.dispatchEvent(new Event('leaderchange')));
+        if (!first && this.#isLeader() !== wasLeader) later(() => this.dispatchEvent(new Event('leaderchange')));
       },
       open: (protocol, extensions) =>
         later(() => {

@@ -19,7 +19,7 @@ use crate::core::{
     Backend, BusMessage, CloseInfo, Event, JoinRequest, Output, SocketId, Tab, Timing,
 };
 use crate::web::bus::Bus;
-use crate::web::locks::{LockEvent, LockManager, LockRequest};
+use crate::web::locks::{leader_lock_name, LockEvent, LockManager, LockRequest};
 use crate::web::socket::{Socket, SocketEvent};
 use crate::web::timer::Timer;
 use crate::wire::{Election, Payload, Reply, Request};
@@ -248,7 +248,7 @@ impl Engine {
                         self.lock_generation += 1;
                         let generation = self.lock_generation;
                         let events = scope.clone();
-                        let lock_name = format!("bws:leader:{}", Bus::channel_name(&name));
+                        let lock_name = leader_lock_name(&name);
                         let scope_name = name.clone();
                         let request = LockRequest::new(manager, &lock_name, steal, move |event| {
                             events.send_message(EngineMessage::Lock(

@@ -60,8 +60,10 @@ impl Timing {
         Timing {
             heartbeat_ms: (leader_timeout_ms / 6).max(20),
             leader_timeout_ms,
-            discovery_ms: 100,
-            claim_window_ms: 100,
+            // A live leader answers a hello at once from its worker; these
+            // leave room for a loaded machine before a second claim races it.
+            discovery_ms: 250,
+            claim_window_ms: 150,
             steal_stagger_ms: (leader_timeout_ms / 4).max(20),
         }
     }

@@ -100,6 +100,8 @@ pub(crate) struct Scope<I, P> {
     next_beat_at: u64,
     last_steal_at: Option<u64>,
     candidacy: Option<Candidacy>,
+    /// The leader followed when this tab took over, while it leads.
+    superseded: Option<(TabId, u64)>,
     /// Lease: the earliest time this tab may claim while no leader is known.
     claim_not_before: u64,
     socket: Option<SocketId>,
@@ -139,6 +141,7 @@ where
             next_beat_at: ctx.now,
             last_steal_at: None,
             candidacy: None,
+            superseded: None,
             claim_not_before: ctx.now + request.timing.discovery_ms,
             socket: None,
             last_close: None,
@@ -173,6 +176,13 @@ where
             return None;
         }
         let mut next = self.next_beat_at;
+        // Silent tabs expire on time: heartbeats the leader sends early (on
+        // every presence) keep pushing `next_beat_at` back, and a dead tab
+        // would otherwise count as interest forever.
+        let expiry = self.timing.leader_timeout_ms + 1;
+        if let Some(first) = self.peers.values().map(|peer| peer.heard_at + expiry).min() {
+            next = next.min(first);
+        }
         if self.leading {
             if let Some(since) = self.idle_since {
                 next = next.min(since + self.grace_ms);
@@ -190,39 +200,68 @@ where
         Some(next)
     }
 
+    /// Called before every input. A leader silent for a whole timeout (its
+    /// worker was frozen or starved) has been presumed dead and likely
+    /// replaced: it steps down before acting on what queued up meanwhile, so
+    /// that it neither puts stale sends on its socket nor relays to tabs that
+    /// moved on. With Web Locks it queues again for the lock, which it gets
+    /// back at once if no one else wants it.
+    pub fn wake(&mut self, ctx: &mut Ctx<I, P>) {
+        if !self.leading || self.ended {
+            return;
+        }
+        let last_beat = self.next_beat_at.saturating_sub(self.timing.heartbeat_ms);
+        if ctx.now < last_beat + self.timing.leader_timeout_ms {
+            return;
+        }
+        self.step_down(
+            ctx,
+            format!("silent for {} ms: presumed replaced", ctx.now - last_beat),
+        );
+        if self.lock == LockState::Held {
+            // Replacing the request gives the held lock back.
+            self.request_lock(ctx, false);
+        }
+    }
+
     // ---- instances ----
 
     pub fn join(&mut self, ctx: &mut Ctx<I, P>, instance: I) {
         self.idle_since = None;
-        // Who leads first, so the instance's status is right when it opens.
-        let leadership = self.leadership();
-        ctx.out.push_back(Output::Deliver {
-            to: instance,
-            event: Event::Leadership(leadership),
-        });
-        let mut state = MemberState::Connecting;
-        if let (
-            Some(_),
-            Some(SharedState::Open {
-                protocol,
-                extensions,
-            }),
-        ) = (&self.leader, &self.shared)
-        {
-            state = MemberState::Open;
-            let event = Event::Open {
+        let open = match (&self.leader, &self.shared) {
+            (
+                Some(_),
+                Some(SharedState::Open {
+                    protocol,
+                    extensions,
+                }),
+            ) => Some(Event::Open {
                 protocol: protocol.clone(),
                 extensions: extensions.clone(),
-            };
-            ctx.out.push_back(Output::Deliver {
-                to: instance,
-                event,
-            });
-        }
+            }),
+            _ => None,
+        };
+        let state = match open {
+            Some(_) => MemberState::Open,
+            None => MemberState::Connecting,
+        };
         self.members.push(Member {
             id: instance,
             state,
         });
+        // Who leads first, so the instance's status is right when it opens.
+        // If that changed since the last report (the tab count may have, with
+        // this instance), everyone hears of it: the last report must stay
+        // what every instance knows, or a later change back goes unreported.
+        let leadership = self.leadership();
+        if self.reported.as_ref() == Some(&leadership) {
+            self.deliver(ctx, instance, Event::Leadership(leadership));
+        } else {
+            self.report(ctx);
+        }
+        if let Some(event) = open {
+            self.deliver(ctx, instance, event);
+        }
         if !self.leading {
             self.announce(ctx);
         }
@@ -382,6 +421,19 @@ where
                 }
             }
             Body::Presence { instances, close } => {
+                if !self.leading && self.leader.as_ref().is_some_and(|(id, _)| *id == from) {
+                    // The leader this tab follows reports as a follower: it
+                    // stepped down. Follow whoever heartbeats next, whatever
+                    // its epoch; claim only if no one does.
+                    self.log(ctx, format!("{from} stepped down"));
+                    self.lose_connection(ctx);
+                    self.leader = None;
+                    self.claim_not_before = self
+                        .claim_not_before
+                        .max(ctx.now + self.timing.discovery_ms);
+                    self.report(ctx);
+                }
+                let tabs_before = self.tab_count();
                 if instances == 0 {
                     self.peers.remove(&from);
                     if close.is_some() {
@@ -391,7 +443,11 @@ where
                     self.hear(ctx.now, &from, Some(instances));
                 }
                 if self.leading {
-                    self.heartbeat(ctx);
+                    // Only news is worth a heartbeat: one per presence would
+                    // cost every tab a message per follower per period.
+                    if self.tab_count() != tabs_before {
+                        self.heartbeat(ctx);
+                    }
                     self.check_idle(ctx);
                 }
             }
@@ -413,16 +469,18 @@ where
                 }
             }
             Body::Error => {
-                if self.is_leader(&from, epoch) {
+                if self.is_leader(&from, epoch) || self.took_over_from(&from, epoch) {
+                    self.broadcast_as_leader(ctx, Body::Error);
                     self.deliver_all(ctx, Event::Error);
                 }
             }
             Body::Closed(info) => {
-                if self.is_leader(&from, epoch) {
+                if self.is_leader(&from, epoch) || self.took_over_from(&from, epoch) {
                     self.log(
                         ctx,
                         format!("leader's socket closed ({}): final for all", info.code),
                     );
+                    self.broadcast_as_leader(ctx, Body::Closed(info.clone()));
                     self.end(ctx, Some(info));
                 }
             }
@@ -443,19 +501,33 @@ where
                 self.heartbeat(ctx);
                 return;
             }
+            if self.lock == LockState::Held {
+                // With Web Locks the lock decides, not the epoch: that tab
+                // led on a grant it has lost since (it was frozen, say) and
+                // steps down when it hears so. Followers it misled come back
+                // when it reports its presence.
+                return;
+            }
             self.step_down(ctx, format!("outranked by {from} (epoch {epoch})"));
         }
-        if self.candidacy.take().is_some() {
-            self.log(ctx, format!("withdrew claim: {from} leads"));
-        }
+        // A leader silent past the timeout is presumed dead: any live leader
+        // replaces it, even a lesser one (say, the other side of a healed
+        // split, or the later of two locks taken in the same millisecond).
+        // Otherwise a follower would wait for a dead leader forever.
         let accept = match &self.leader {
             None => true,
             Some((id, current)) => {
-                *id == from && *current == epoch || outranks((epoch, &from), (*current, id))
+                *id == from && *current == epoch
+                    || outranks((epoch, &from), (*current, id))
+                    || ctx.now >= self.leader_deadline()
             }
         };
         if !accept {
+            // Not a leader this tab would follow: a claim stands regardless.
             return;
+        }
+        if self.candidacy.take().is_some() {
+            self.log(ctx, format!("withdrew claim: {from} leads"));
         }
         if self.leader.as_ref() != Some(&(from.clone(), epoch)) {
             self.follow(ctx, from, epoch);
@@ -478,6 +550,12 @@ where
                 self.claim_not_before = ctx.now + self.timing.leader_timeout_ms;
                 self.log(ctx, format!("withdrew claim: {from} claims epoch {epoch}"));
             }
+        } else {
+            // Let a pending claim stand rather than claim over it: a later
+            // claim outranks it, and tabs whose timeouts fall a little apart
+            // would depose one another's claims in turn, forever.
+            let stands_by = ctx.now + self.timing.claim_window_ms + self.timing.discovery_ms;
+            self.claim_not_before = self.claim_not_before.max(stands_by);
         }
     }
 
@@ -558,6 +636,22 @@ where
 
     fn is_leader(&self, tab: &str, epoch: u64) -> bool {
         matches!(&self.leader, Some((id, current)) if id == tab && *current == epoch)
+    }
+
+    /// This tab leads in place of that leadership. A leader's socket closing
+    /// is final for all, yet the lock it then releases can reach the next in
+    /// line before the message that says so: that message still counts.
+    fn took_over_from(&self, tab: &str, epoch: u64) -> bool {
+        self.leading
+            && matches!(&self.superseded, Some((id, current)) if id == tab && *current == epoch)
+    }
+
+    /// Tells this tab's followers, who may have come over from the
+    /// superseded leader already, what that one said.
+    fn broadcast_as_leader(&mut self, ctx: &mut Ctx<I, P>, body: Body<P>) {
+        if self.leading {
+            self.broadcast(ctx, self.epoch(), body);
+        }
     }
 
     fn live_members(&self) -> usize {
@@ -643,6 +737,7 @@ where
     fn lead(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, why: &str) {
         self.candidacy = None;
         self.lose_connection(ctx);
+        self.superseded = self.leader.take();
         self.leading = true;
         self.leader = Some((ctx.me.to_owned(), epoch));
         self.max_epoch = self.max_epoch.max(epoch);
@@ -674,6 +769,21 @@ where
             });
         }
         self.lose_connection(ctx);
+        // A last instance waiting for the socket's real close will not get it
+        // from a socket this tab has let go of: it gets the close it asked for.
+        let (code, reason) = self.last_close.clone().unwrap_or((None, String::new()));
+        let info = CloseInfo {
+            code: code.unwrap_or(1005),
+            reason,
+            was_clean: true,
+        };
+        for member in std::mem::take(&mut self.members) {
+            if member.state == MemberState::Leaving {
+                self.deliver(ctx, member.id, final_close(info.clone()));
+            } else {
+                self.members.push(member);
+            }
+        }
         self.leader = None;
         self.leader_heard_at = ctx.now;
         self.claim_not_before = ctx.now + self.timing.leader_timeout_ms;

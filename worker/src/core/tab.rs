@@ -85,6 +85,7 @@ where
         let scope = scopes
             .entry(name)
             .or_insert_with(|| Scope::new(&mut ctx, request));
+        scope.wake(&mut ctx);
         scope.join(&mut ctx, instance);
     }
 
@@ -228,10 +229,15 @@ where
             next_socket,
             sockets,
         };
+        scope.wake(&mut ctx);
         step(scope, &mut ctx);
         if scope.is_ended() {
             scopes.remove(name);
             instances.retain(|_, scope| scope != name);
+        } else {
+            // Instances can get their final close from any input (a leader
+            // stepping down, say), not only from their own calls.
+            instances.retain(|id, name_of| name_of != name || scope.has_member(*id));
         }
     }
 }

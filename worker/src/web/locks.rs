@@ -35,6 +35,12 @@ impl LockManager {
     }
 }
 
+/// The name of a scope's leader lock. The protocol version is part of it, so
+/// tabs of incompatible versions never join the same election.
+pub fn leader_lock_name(scope: &str) -> String {
+    format!("bws:leader:v{}:{scope}", crate::core::PROTOCOL_VERSION)
+}
+
 /// What happened to a lock request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockEvent {

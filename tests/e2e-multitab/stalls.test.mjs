@@ -1,0 +1,239 @@
+// A leader page that stops running JavaScript without going away: its main thread blocked (the
+// worker keeps relaying, nobody notices), or the whole page frozen through CDP (either its worker
+// keeps serving or a follower takes over; followers are never stalled longer than the timeout).
+// Run for both election backends. Library-only (skipped under BWS_E2E_CLASS=native).
+/* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowserOverCdp, libraryOnly, startServer, waitForStats } from '../harness.mjs';
+import {
+  BACKENDS,
+  LEADER_TIMEOUT_MS,
+  assertBroadcastReachesAll,
+  assertOrderedSubset,
+  errorsOf,
+  freshContext,
+  maxGap,
+  openIn,
+  openTabs,
+  pump,
+  repeat,
+  sleep,
+  statusesOf,
+  waitForAgreement,
+} from './support.mjs';
+
+let server;
+let chrome;
+before(async () => {
+  if (libraryOnly) return;
+  server = await startServer();
+  // Playwright's focus emulation keeps its pages visible, and a visible page does not freeze: drive
+  // a Chromium of our own over CDP without it, using its default context (one per file, so the
+  // tests use distinct URLs, hence scopes).
+  chrome = await launchBrowserOverCdp();
+});
+after(async () => {
+  await chrome?.close();
+  await server?.stop();
+});
+
+const TABS = 3;
+/** Slack over leaderTimeoutMs for detection, takeover and the new connection. */
+const MARGIN_MS = 1000;
+
+async function sharedTabs(t, b, name) {
+  const ctx = await freshContext(t, chrome.browser, server, chrome);
+  const tabs = await openTabs(ctx, TABS);
+  const visibility = await Promise.all(tabs.map((tab) => tab.evaluate(() => document.visibilityState)));
+  assert.deepEqual(visibility, Array(TABS).fill('visible'), 'every tab starts visible');
+  await openIn(tabs, server.wsUrl('/echo', { t: `${b.name}-${name}` }), {
+    ...b.options,
+    leaderTimeoutMs: LEADER_TIMEOUT_MS,
+  });
+  await waitForStats(server, (s) => s.connections === 1, 5000);
+  const agreed = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
+  const leader = tabs[agreed.leaderTab];
+  const followers = tabs.filter((tab) => tab !== leader);
+  await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+  return { tabs, leader, followers, ...agreed };
+}
+
+/** Samples the followers' leaderId every 100 ms until stop(). */
+function sampleLeaders(t, followers) {
+  const seen = [];
+  const stop = repeat(
+    t,
+    async () => {
+      const statuses = (await statusesOf(followers)).flat();
+      seen.push({ t: Date.now(), leaderIds: [...new Set(statuses.map((s) => s.leaderId))] });
+    },
+    100,
+  );
+  return {
+    seen,
+    async stop() {
+      await stop();
+      return seen;
+    },
+  };
+}
+
+const waitTicks = (tabs, count, ms) =>
+  Promise.all(
+    tabs.map((tab) =>
+      tab.evaluate(
+        ([n, timeout]) => mt.until(() => mt.entries.every((e) => e.data.length >= n), timeout, `${n} ticks`),
+        [count, ms],
+      ),
+    ),
+  );
+
+for (const b of BACKENDS) {
+  describe(`stalled leader [${b.name}]`, () => {
+    test(
+      'leader main thread blocked 5 s: followers keep receiving, the leader never changes',
+      { skip: libraryOnly },
+      async (t) => {
+        const s = await sharedTabs(t, b, 'block');
+        const BLOCK_MS = 5000;
+        const ticks = pump(t, server, 'tick:', 100);
+        await waitTicks(s.followers, 3, 5000);
+        const leaders = sampleLeaders(t, s.followers);
+        const blocked = s.leader.evaluate((ms) => mt.block(ms), BLOCK_MS);
+        const win = await blocked;
+        // Some traffic after the block, then stop and check delivery everywhere.
+        const count = (await s.followers[0].evaluate(() => mt.entries[0].data.length)) + 5;
+        await waitTicks(s.followers, count, 5000);
+        const seen = await leaders.stop();
+        const sent = (await ticks.stop()).map((x) => x.name);
+        await assertBroadcastReachesAll(server, s.tabs, 'after-block');
+
+        const snaps = await Promise.all(s.tabs.map((tab) => tab.evaluate(() => mt.snapshot({ times: true }))));
+        const report = [];
+        for (const [k, snap] of snaps.entries()) {
+          const isLeader = s.tabs[k] === s.leader;
+          for (const e of snap) {
+            const got = e.data.filter((d) => d.startsWith('tick:'));
+            assert.deepEqual(got, sent, `tab ${k} instance ${e.i}: every tick once, in order`);
+            assert.deepEqual(e.leaderchanges, [], `tab ${k}: no leaderchange`);
+            assert.deepEqual(
+              e.events.map((d) => d.type),
+              [],
+              `tab ${k}: no open/close/error`,
+            );
+            if (isLeader) continue;
+            const during = e.times.filter((x) => x >= win.start && x <= win.end).length;
+            const gap = maxGap(e.times, win.start, win.end);
+            report.push(`tab ${k}: ${during} ticks during the block, max gap ${Math.round(gap)}ms`);
+            assert.ok(during >= (BLOCK_MS / 100) * 0.6, `tab ${k} kept receiving during the block: ${during}`);
+            assert.ok(gap < 1000, `tab ${k} never stalled during the block: gap ${gap}ms`);
+          }
+        }
+        console.log(
+          `[${b.name}] leader blocked ${Math.round(win.end - win.start)}ms, ${sent.length} ticks: ${report.join('; ')}`,
+        );
+        const during = seen.filter((x) => x.t >= win.start && x.t <= win.end);
+        assert.ok(during.length >= 10, `sampled the followers during the block (${during.length})`);
+        assert.ok(
+          seen.every((x) => x.leaderIds.length === 1 && x.leaderIds[0] === s.leaderId),
+          `followers' leaderId never changed: ${JSON.stringify(seen.filter((x) => x.leaderIds[0] !== s.leaderId))}`,
+        );
+        assert.equal((await server.stats()).connections, 1);
+        assert.deepEqual(errorsOf(s.tabs), []);
+      },
+    );
+
+    test(
+      'leader page frozen (CDP) then resumed: no follower stalls past the timeout; one leader after',
+      { skip: libraryOnly },
+      async (t) => {
+        const s = await sharedTabs(t, b, 'freeze');
+        const FREEZE_MS = LEADER_TIMEOUT_MS + 2500;
+        const before = await server.stats();
+        const ticks = pump(t, server, 'tick:', 100);
+        await waitTicks(s.followers, 3, 5000);
+        const leaders = sampleLeaders(t, s.followers);
+        await s.leader.evaluate(() => mt.pulse(50));
+        const cdp = await s.leader.page.context().newCDPSession(s.leader.page);
+        const tFreeze = Date.now();
+        await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+        const stats = [];
+        while (Date.now() < tFreeze + FREEZE_MS) {
+          stats.push({ t: Date.now(), n: (await server.stats()).connections });
+          await sleep(50); // the freeze lasts FREEZE_MS: an observation window
+        }
+        await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+        const tThaw = Date.now();
+        // After the thaw: exactly one leader, everyone OPEN and agreeing, one connection.
+        await waitForStats(server, (st) => st.connections === 1, LEADER_TIMEOUT_MS + 3000);
+        const oneMs = Date.now() - tThaw;
+        const agreed = await waitForAgreement(s.tabs, LEADER_TIMEOUT_MS * 2 + 3000, { tabsCount: TABS });
+        const seen = await leaders.stop();
+        const sent = (await ticks.stop()).map((x) => x.name);
+        // The frozen page's own main thread really stopped: its timer did not run during the freeze.
+        const pageStall = maxGap(await s.leader.evaluate(() => mt.stopPulse()), tFreeze, tThaw);
+        assert.ok(
+          pageStall > FREEZE_MS - 500,
+          `the leader page was not frozen: its timer's longest gap ${pageStall}ms`,
+        );
+        await assertBroadcastReachesAll(server, s.tabs, 'after-thaw');
+        const after = await server.stats();
+
+        const snaps = await Promise.all(s.tabs.map((tab) => tab.evaluate(() => mt.snapshot({ times: true }))));
+        const followerSnaps = snaps.filter((_, k) => s.tabs[k] !== s.leader).flat();
+        const tookOver =
+          agreed.leaderId !== s.leaderId ||
+          seen.some((x) => x.leaderIds.some((id) => id !== s.leaderId)) ||
+          followerSnaps.some((e) => e.events.length > 0);
+        const gaps = [];
+        for (const e of followerSnaps) {
+          const got = e.data.filter((d) => d.startsWith('tick:'));
+          assertOrderedSubset(got, sent, `follower instance ${e.i}`);
+          const tickTimes = e.times.filter((_, k) => e.data[k].startsWith('tick:'));
+          const gap = maxGap(tickTimes, tFreeze, tThaw);
+          gaps.push(Math.round(gap));
+          if (!tookOver) assert.deepEqual(got, sent, 'served throughout: every tick, once, in order');
+        }
+        for (const e of snaps[s.tabs.indexOf(s.leader)]) {
+          assertOrderedSubset(
+            e.data.filter((d) => d.startsWith('tick:')),
+            sent,
+            `frozen tab instance ${e.i}`,
+          );
+        }
+        const overlapFrom = stats.find((x) => x.n > 1)?.t;
+        const frozenView = snaps[s.tabs.indexOf(s.leader)].map((e) => ({
+          ticks: e.data.filter((d) => d.startsWith('tick:')).length,
+          events: e.events.map((d) => (d.type === 'close' ? `close(${d.code})` : d.type)),
+          leaderchanges: e.leaderchanges.map((c) => c.status.isLeader),
+        }));
+        console.log(
+          `[${b.name}] FROZEN LEADER OUTCOME: ${tookOver ? 'a follower TOOK OVER' : "the frozen page's worker KEPT SERVING"}` +
+            ` (frozen ${tThaw - tFreeze}ms; leader ${s.leaderId} -> ${agreed.leaderId}, epoch ${s.epoch} -> ${agreed.epoch};` +
+            ` connections during the freeze: max ${Math.max(...stats.map((x) => x.n))}, more than one from` +
+            ` ${overlapFrom === undefined ? '-' : `+${overlapFrom - tFreeze}ms`} to the thaw; one ${oneMs}ms after the thaw;` +
+            ` ${after.totalConnections - before.totalConnections} made;` +
+            ` followers' longest gap between ticks ${Math.max(...gaps)}ms; the frozen page's main thread stalled` +
+            ` ${Math.round(pageStall)}ms; ${sent.length} ticks sent, the frozen tab saw ${JSON.stringify(frozenView)})`,
+        );
+        for (const gap of gaps) {
+          assert.ok(
+            gap <= LEADER_TIMEOUT_MS + MARGIN_MS,
+            `followers stalled ${gap}ms > ${LEADER_TIMEOUT_MS}+${MARGIN_MS}`,
+          );
+        }
+        if (tookOver) {
+          for (const e of followerSnaps) {
+            const closes = e.events.filter((d) => d.type === 'close');
+            assert.ok(
+              closes.every((d) => d.code === 1006 && d.wasClean === false && d.after !== 3),
+              `follower closes during a takeover are reconnects: ${JSON.stringify(e.events)}`,
+            );
+          }
+        }
+        assert.deepEqual(errorsOf(s.tabs), []);
+      },
+    );
+  });
+}

@@ -1,0 +1,104 @@
+// Library-only options of the cross-tab engine: `debug` logs election decisions
+// with the tab id (from the worker), `election` picks the backend, and bad
+// values of every option throw a TypeError naming the option.
+/* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, libraryOnly, openPage, startServer } from '../harness.mjs';
+
+let server;
+let browser;
+before(async () => {
+  if (libraryOnly) return;
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Opens a page that records every console message, the worker's included. */
+async function pageWithConsole(t) {
+  const p = await openPage(browser, server);
+  t.after(() => p.close());
+  const lines = [];
+  p.page.on('console', (message) => lines.push({ type: message.type(), text: message.text() }));
+  return { p, lines };
+}
+
+/** Opens an instance with `options`, waits for open, returns its status and closes it. */
+function openWith(p, url, options) {
+  return p.evaluate(
+    async ({ url, options }) => {
+      const ws = new TestSocket(url, options);
+      const log = harness.record(ws);
+      await log.untilType('open');
+      const status = ws.status();
+      ws.close();
+      await log.untilType('close');
+      return status;
+    },
+    { url, options },
+  );
+}
+
+describe('debug', () => {
+  test('logs who leads and why, with the tab id, from the worker', { skip: libraryOnly }, async (t) => {
+    const { p, lines } = await pageWithConsole(t);
+    const status = await openWith(p, server.wsUrl(), { debug: true });
+    const logged = lines.filter((line) => line.text.startsWith('[broadcast-websocket tab '));
+    assert.ok(
+      logged.some(
+        (line) => line.type === 'debug' && line.text.includes(status.id) && line.text.includes('leads with epoch'),
+      ),
+      `expected a debug line naming tab ${status.id} as leader, got ${JSON.stringify(logged)}`,
+    );
+  });
+
+  test('is silent by default', { skip: libraryOnly }, async (t) => {
+    const { p, lines } = await pageWithConsole(t);
+    await openWith(p, server.wsUrl(), {});
+    assert.deepEqual(
+      lines.filter((line) => line.text.startsWith('[broadcast-websocket')),
+      [],
+    );
+  });
+});
+
+describe('election', () => {
+  test('auto uses Web Locks on a secure page; lease can be forced', { skip: libraryOnly }, async (t) => {
+    const { p } = await pageWithConsole(t);
+    const auto = await openWith(p, server.wsUrl(), {});
+    const lease = await openWith(p, server.wsUrl('/echo', { backend: 'lease' }), { election: 'lease' });
+    assert.equal(auto.backend, 'locks');
+    assert.equal(auto.isLeader, true);
+    assert.equal(lease.backend, 'lease');
+    assert.equal(lease.isLeader, true);
+    assert.equal(lease.tabs, 1);
+    assert.ok(lease.epoch > 0, `a leader has an epoch, got ${lease.epoch}`);
+  });
+});
+
+describe('bad option values', () => {
+  test('throw a TypeError naming the option', { skip: libraryOnly }, async (t) => {
+    const { p } = await pageWithConsole(t);
+    const thrown = await p.evaluate((url) => {
+      const cases = {
+        election: { election: 'raft' },
+        leaderTimeoutMs: { leaderTimeoutMs: 5 },
+        graceMs: { graceMs: -1 },
+        debug: { debug: 'yes' },
+        scope: { scope: 42 },
+        workerTimeoutMs: { workerTimeoutMs: Number.NaN },
+      };
+      return Object.fromEntries(
+        Object.entries(cases).map(([name, options]) => [name, harness.thrown(() => new TestSocket(url, options))]),
+      );
+    }, server.wsUrl());
+    for (const [name, error] of Object.entries(thrown)) {
+      assert.equal(error?.name, 'TypeError', `${name}: ${JSON.stringify(error)}`);
+      assert.match(error.message, new RegExp(`'${name}'`), `${name}: ${error.message}`);
+    }
+  });
+});

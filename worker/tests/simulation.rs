@@ -1,0 +1,264 @@
+//! Randomized runs of many tabs against the simulated browser (see
+//! `common`): random joins, closes, disconnects, sends, server traffic, tab
+//! crashes, freezes, zombies, bus partitions and losses, for both election
+//! backends. The world checks its invariants after every step; after each
+//! burst of chaos comes a calm spell in which the election must settle (one
+//! leader per scope, every instance open through it, nothing left behind
+//! where no instance is) and traffic must flow both ways exactly once, in
+//! order.
+//!
+//! `SIM_SEEDS=n` runs n seeds per backend, `SIM_SEED=s` just seed s (with
+//! `SIM_TRACE=1` and `--nocapture` to watch it).
+
+mod common;
+
+use bws_worker::core::{Backend, Timing};
+use common::*;
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Some(one) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        return vec![one];
+    }
+    let count = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    (1..=count).collect()
+}
+
+/// What a run may throw at the tabs.
+struct Knobs {
+    partitions: bool,
+    zombies: bool,
+    server_faults: bool,
+    scopes: &'static [&'static str],
+    rounds: usize,
+    steps: usize,
+}
+
+fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, Rng) {
+    let mut rng = Rng::new(seed.wrapping_mul(0x5851_F42D_4C95_7F2D) ^ backend as u64);
+    let mut cfg = Config::new(backend);
+    cfg.seed = seed;
+    cfg.timing = Timing::with_leader_timeout(rng.range((300, 1200)));
+    cfg.grace_ms = if rng.chance(0.3) {
+        rng.range((1, 400))
+    } else {
+        0
+    };
+    let bus_max = [0, 1, 3, 10, 30][rng.below(5) as usize];
+    cfg.net = Net {
+        bus_latency: (0, bus_max),
+        socket_latency: (1, rng.range((2, 40))),
+        lock_latency: (0, rng.range((0, 3))),
+        full_reorder,
+        drop: if rng.chance(0.15) { 0.02 } else { 0.0 },
+    };
+    let knobs = Knobs {
+        partitions: rng.chance(0.4),
+        zombies: rng.chance(0.2),
+        server_faults: rng.chance(0.3),
+        scopes: if rng.chance(0.3) { &["a", "b"] } else { &["a"] },
+        rounds: rng.range((2, 4)) as usize,
+        steps: rng.range((30, 120)) as usize,
+    };
+    let mut world = World::new(cfg);
+    for _ in 0..rng.range((2, 6)) {
+        world.add_tab();
+    }
+    (world, knobs, rng)
+}
+
+fn usable_tabs(w: &World) -> Vec<usize> {
+    (0..w.tabs.len())
+        .filter(|&t| w.tabs[t].alive && !w.tabs[t].frozen)
+        .collect()
+}
+
+/// Instances that may act: live, on a running tab, not closing.
+fn usable_insts(w: &World, open_only: bool) -> Vec<Inst> {
+    w.insts
+        .iter()
+        .filter(|(_, i)| w.tabs[i.tab].alive && !w.tabs[i.tab].frozen && i.closing.is_none())
+        .filter(|(_, i)| i.phase == Phase::Open || (!open_only && i.phase == Phase::Connecting))
+        .map(|(&id, _)| id)
+        .collect()
+}
+
+fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
+    let timeout = w.cfg.timing.leader_timeout_ms;
+    for _ in 0..knobs.steps {
+        let scope = knobs.scopes[rng.below(knobs.scopes.len() as u64) as usize];
+        match rng.below(100) {
+            0..=17 => {
+                if let Some(tab) = rng.pick(&usable_tabs(w)) {
+                    let live = w
+                        .insts
+                        .values()
+                        .filter(|i| i.tab == tab && i.phase != Phase::Closed)
+                        .count();
+                    if live < 4 {
+                        w.join(tab, scope);
+                    }
+                }
+            }
+            18..=26 => {
+                if let Some(inst) = rng.pick(&usable_insts(w, false)) {
+                    let code = [None, Some(1000), Some(4001)][rng.below(3) as usize];
+                    w.close(inst, code, "bye");
+                }
+            }
+            27..=28 => {
+                if let Some(inst) = rng.pick(&usable_insts(w, false)) {
+                    w.disconnect(inst);
+                }
+            }
+            29..=50 => {
+                if let Some(inst) = rng.pick(&usable_insts(w, true)) {
+                    for _ in 0..rng.range((1, 3)) {
+                        w.send(inst);
+                    }
+                }
+            }
+            51..=67 => {
+                w.server_broadcast(scope);
+            }
+            68..=70 => {
+                let alive: Vec<usize> = (0..w.tabs.len()).filter(|&t| w.tabs[t].alive).collect();
+                if let Some(tab) = rng.pick(&alive) {
+                    w.crash(tab);
+                    if rng.chance(0.8) {
+                        w.add_tab();
+                    }
+                }
+            }
+            71..=73 => {
+                if let Some(tab) = rng.pick(&usable_tabs(w)) {
+                    w.freeze_for(tab, rng.range((0, 2 * timeout)));
+                }
+            }
+            74..=76 if knobs.partitions => {
+                let tabs = usable_tabs(w);
+                match (rng.pick(&tabs), rng.pick(&tabs)) {
+                    (Some(a), Some(b)) if a != b && rng.chance(0.5) => w.cut(a, b),
+                    (Some(a), _) => w.isolate(a),
+                    _ => {}
+                }
+            }
+            77..=79 if knobs.partitions => w.recover(),
+            80 if knobs.zombies => {
+                if let Some(inst) = rng.pick(&usable_insts(w, true)) {
+                    w.zombie(inst);
+                }
+            }
+            81 if knobs.server_faults => {
+                if rng.chance(0.5) {
+                    w.server_close(scope, 4000, "server says bye");
+                } else {
+                    w.server_drop(scope);
+                }
+            }
+            82..=83 if rng.chance(0.3) => {
+                w.add_tab();
+            }
+            _ => {}
+        }
+        let pause = if rng.chance(0.1) {
+            rng.range((0, 2 * timeout))
+        } else {
+            rng.range((0, 40))
+        };
+        w.run_for(pause);
+    }
+}
+
+/// Faults end and zombies' instances close (a zombie relays nothing); then
+/// the election must settle and traffic flow.
+fn calm(w: &mut World, knobs: &Knobs) {
+    w.recover();
+    for tab in 0..w.tabs.len() {
+        w.thaw(tab);
+    }
+    let drop = std::mem::replace(&mut w.cfg.net.drop, 0.0);
+    let zombie_insts: Vec<Inst> = w
+        .insts
+        .iter()
+        .filter(|(_, i)| w.tabs[i.tab].alive && w.tabs[i.tab].zombie.contains(&i.scope))
+        .filter(|(_, i)| matches!(i.phase, Phase::Open | Phase::Connecting) && i.closing.is_none())
+        .map(|(&id, _)| id)
+        .collect();
+    for inst in zombie_insts {
+        w.close(inst, None, "");
+    }
+    let settle = w.cfg.settle_ms(w.tabs.len());
+    w.run_for(settle);
+    w.check_settled(knobs.scopes);
+    w.check_traffic(knobs.scopes, 3);
+    w.cfg.net.drop = drop;
+}
+
+fn run(seed: u64, backend: Backend, full_reorder: bool) -> Stats {
+    let (mut w, knobs, mut rng) = world_for(seed, backend, full_reorder);
+    for _ in 0..knobs.rounds {
+        chaos(&mut w, &mut rng, &knobs);
+        calm(&mut w, &knobs);
+    }
+    w.stats.clone()
+}
+
+fn run_all(name: &str, backends: &[Backend], full_reorder: bool, default_seeds: u64) {
+    let started = std::time::Instant::now();
+    let mut total = Stats::default();
+    let seeds = seeds(default_seeds);
+    for &backend in backends {
+        for &seed in &seeds {
+            let stats = run(seed, backend, full_reorder);
+            total.takeovers += stats.takeovers;
+            total.clean_takeovers += stats.clean_takeovers;
+            total.max_takeover_ms = total.max_takeover_ms.max(stats.max_takeover_ms);
+            total.max_clean_takeover_ms =
+                total.max_clean_takeover_ms.max(stats.max_clean_takeover_ms);
+            total.steals += stats.steals;
+            total.claims += stats.claims;
+            total.epoch_collisions += stats.epoch_collisions;
+            total.stale_reorders += stats.stale_reorders;
+            total.partition_duplicates += stats.partition_duplicates;
+            total.bus_messages += stats.bus_messages;
+            total.events += stats.events;
+        }
+    }
+    eprintln!(
+        "{name}: {} seeds x {backends:?}: {} takeovers after a leader crash, max {} ms; {} on a clean network, max {} ms; \
+         {} steals, {} claims, {} epochs reused, {} late sends from superseded leaders, {} sends taken by both sides of a partition; {} bus messages, {} events in {:.1?}",
+        seeds.len(),
+        total.takeovers,
+        total.max_takeover_ms,
+        total.clean_takeovers,
+        total.max_clean_takeover_ms,
+        total.steals,
+        total.claims,
+        total.epoch_collisions,
+        total.stale_reorders,
+        total.partition_duplicates,
+        total.bus_messages,
+        total.events,
+        started.elapsed()
+    );
+}
+
+#[test]
+fn random_runs_locks() {
+    run_all("locks", &[Backend::Locks], false, 250);
+}
+
+#[test]
+fn random_runs_lease() {
+    run_all("lease", &[Backend::Lease], false, 250);
+}
+
+/// The bus may deliver anything in any order: order is not checked, but
+/// everything else is.
+#[test]
+fn random_runs_full_reorder() {
+    run_all("full reorder", &[Backend::Locks, Backend::Lease], true, 80);
+}

@@ -1,0 +1,875 @@
+//! Scenario tests of the core's rules, one tab and many, on the simulated
+//! world of `common` with fixed latencies (bus 1 ms, socket 5 ms each way).
+//! Multi-tab rules run for both election backends.
+
+mod common;
+
+use bws_worker::core::{
+    Backend, Body, BusMessage, CloseInfo, Event, SharedState, PROTOCOL_VERSION,
+};
+use common::*;
+
+const BOTH: [Backend; 2] = [Backend::Locks, Backend::Lease];
+
+fn world(backend: Backend, tabs: usize) -> World {
+    let mut w = World::new(Config::new(backend));
+    for index in 0..tabs {
+        // Ids in creation order, so that tie-breaks are predictable.
+        w.add_tab_named(&format!("tab-{index}"));
+    }
+    w
+}
+
+fn settle(w: &mut World) {
+    let ms = w.cfg.settle_ms(w.tabs.len());
+    w.run_for(ms);
+}
+
+fn open() -> Event<Pl> {
+    Event::Open {
+        protocol: "sim".to_owned(),
+        extensions: String::new(),
+    }
+}
+
+fn closed(code: u16, reason: &str, was_clean: bool, reconnecting: bool) -> Event<Pl> {
+    Event::Closed {
+        info: CloseInfo {
+            code,
+            reason: reason.to_owned(),
+            was_clean,
+        },
+        reconnecting,
+    }
+}
+
+fn reconnect() -> Event<Pl> {
+    closed(1006, "", false, true)
+}
+
+/// `count` tabs with one instance each in scope "s", settled.
+fn tabs_with_instances(backend: Backend, count: usize) -> (World, Vec<Inst>) {
+    let mut w = world(backend, count);
+    let mut insts = Vec::new();
+    for tab in 0..count {
+        insts.push(w.join(tab, "s"));
+        w.run_for(50);
+    }
+    settle(&mut w);
+    w.check_settled(&["s"]);
+    (w, insts)
+}
+
+// ------------------------------------------------------------------ one tab
+
+#[test]
+fn join_opens_the_socket_when_leading() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let start = w.now;
+        let i = w.join(0, "s");
+        let took = w
+            .run_until_cond(2000, |w| w.inst(i).is_open())
+            .expect("opens");
+        assert_eq!(w.lifecycle(i), vec![open()], "{backend:?}");
+        assert_eq!(w.server.conns.len(), 1);
+        assert_eq!(w.leader("s"), Some(0));
+        let timing = w.cfg.timing;
+        match backend {
+            // The lock is free: it leads at once.
+            Backend::Locks => assert!(took <= 10, "{took}"),
+            // No one answers the hello: it claims after discovery, and leads
+            // when the claim stood.
+            Backend::Lease => {
+                assert!(
+                    took >= timing.discovery_ms + timing.claim_window_ms,
+                    "{took}"
+                );
+                assert!(
+                    took <= timing.discovery_ms + timing.claim_window_ms + 10,
+                    "{took}"
+                );
+            }
+        }
+        let leadership = w.inst(i).leadership.clone().unwrap();
+        assert_eq!(leadership.leader_id.as_deref(), Some("tab-0"));
+        assert_eq!(leadership.tabs, 1);
+        assert!(leadership.epoch >= start);
+    }
+}
+
+#[test]
+fn instances_of_a_scope_share_one_socket() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let a = w.join(0, "s");
+        let b = w.join(0, "s");
+        settle(&mut w);
+        assert_eq!(w.server.conns.len(), 1, "{backend:?}");
+        assert!(w.inst(a).is_open() && w.inst(b).is_open());
+        // A late joiner is open at once, in its join.
+        let c = w.join(0, "s");
+        assert!(w.inst(c).is_open());
+        assert_eq!(w.server.conns.len(), 1);
+        w.check_traffic(&["s"], 3);
+    }
+}
+
+#[test]
+fn scopes_are_independent() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let a = w.join(0, "a");
+        let b = w.join(0, "b");
+        settle(&mut w);
+        assert_eq!(w.server.open_conns("a").len(), 1, "{backend:?}");
+        assert_eq!(w.server.open_conns("b").len(), 1);
+        if backend == Backend::Locks {
+            assert_eq!((w.lock_holder("a"), w.lock_holder("b")), (Some(0), Some(0)));
+        }
+        w.check_traffic(&["a", "b"], 2);
+        let before = w.inst(b).received.len();
+        w.close(a, Some(1000), "done");
+        settle(&mut w);
+        assert!(w.server.open_conns("a").is_empty());
+        assert_eq!(w.server.open_conns("b").len(), 1);
+        assert!(!w.in_scope(0, "a") && w.in_scope(0, "b"));
+        assert_eq!(w.inst(b).received.len(), before);
+        assert!(w.inst(b).is_open());
+        w.server_close("b", 4000, "bye b");
+        settle(&mut w);
+        assert_eq!(w.inst(b).final_close.as_ref().map(|i| i.code), Some(4000));
+        assert_eq!(w.tabs[0].core.scope_count(), 0);
+    }
+}
+
+#[test]
+fn sends_reach_the_socket_in_order_and_are_acked() {
+    let mut w = world(Backend::Locks, 1);
+    let a = w.join(0, "s");
+    // Not open yet: the facade would refuse; the core drops it, unacked.
+    assert!(!w.send(a));
+    settle(&mut w);
+    for _ in 0..5 {
+        assert!(w.send(a));
+    }
+    settle(&mut w);
+    assert_eq!(w.server.ups_of(a), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn close_of_one_instance_is_synthetic() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let a = w.join(0, "s");
+        let b = w.join(0, "s");
+        let c = w.join(0, "s");
+        settle(&mut w);
+        w.close(a, Some(4001), "going");
+        w.close(b, None, "");
+        assert_eq!(
+            w.lifecycle(a),
+            vec![open(), closed(4001, "going", true, false)],
+            "{backend:?}"
+        );
+        assert_eq!(w.lifecycle(b), vec![open(), closed(1005, "", true, false)]);
+        // A second close of the same instance does nothing.
+        w.close(a, Some(1000), "again");
+        assert_eq!(w.lifecycle(a).len(), 2);
+        settle(&mut w);
+        assert_eq!(w.server.open_conns("s").len(), 1);
+        assert!(w.server.client_closes.is_empty());
+        w.check_traffic(&["s"], 2);
+        assert!(w.inst(c).is_open());
+    }
+}
+
+#[test]
+fn close_of_the_last_instance_closes_the_socket() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let a = w.join(0, "s");
+        let b = w.join(0, "s");
+        settle(&mut w);
+        w.close(a, None, "");
+        w.close(b, Some(4002), "last");
+        // It waits for the socket's real close.
+        assert_eq!(w.lifecycle(b), vec![open()], "{backend:?}");
+        settle(&mut w);
+        assert_eq!(
+            w.server.client_closes,
+            vec![(0, Some(4002), "last".to_owned())]
+        );
+        // The real close: what the server answered.
+        assert_eq!(
+            w.lifecycle(b),
+            vec![open(), closed(4002, "last", true, false)]
+        );
+        assert_eq!(w.tabs[0].core.scope_count(), 0);
+        assert_eq!(w.tabs[0].core.instance_count(), 0);
+        assert!(!w.in_scope(0, "s"));
+        assert_eq!(w.lock_holder("s"), None);
+    }
+}
+
+#[test]
+fn grace_keeps_the_socket_open_for_a_comeback() {
+    for backend in BOTH {
+        let mut cfg = Config::new(backend);
+        cfg.grace_ms = 300;
+        let mut w = World::new(cfg);
+        w.add_tab();
+        let a = w.join(0, "s");
+        settle(&mut w);
+        w.close(a, Some(1000), "bye");
+        // With a grace period the instance gets its close at once.
+        assert_eq!(
+            w.lifecycle(a),
+            vec![open(), closed(1000, "bye", true, false)],
+            "{backend:?}"
+        );
+        w.run_for(200);
+        // Back within the grace period: the same socket, open at once.
+        let b = w.join(0, "s");
+        assert!(w.inst(b).is_open());
+        w.run_for(500);
+        assert_eq!(w.server.conns.len(), 1);
+        assert_eq!(w.server.open_conns("s").len(), 1);
+        // Gone for good: the socket closes when the grace period is over,
+        // with the code of the last close.
+        w.close(b, Some(4003), "later");
+        let start = w.now;
+        let took = w
+            .run_until_cond(2000, |w| !w.server.client_closes.is_empty())
+            .unwrap();
+        assert!((300..=310).contains(&took), "{took}");
+        assert_eq!(w.server.client_closes[0].1, Some(4003));
+        assert!(w.now >= start);
+        settle(&mut w);
+        assert_eq!(w.tabs[0].core.scope_count(), 0);
+    }
+}
+
+#[test]
+fn closing_a_connecting_instance_fails_it() {
+    let mut w = world(Backend::Lease, 1);
+    let a = w.join(0, "s");
+    let b = w.join(0, "s");
+    w.close(a, Some(1000), "");
+    assert_eq!(
+        w.lifecycle(a),
+        vec![Event::Error, closed(1006, "", false, false)]
+    );
+    settle(&mut w);
+    assert!(w.inst(b).is_open());
+}
+
+#[test]
+fn disconnect_is_silent() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let a = w.join(0, "s");
+        let b = w.join(0, "s");
+        settle(&mut w);
+        w.disconnect(a);
+        w.check_traffic(&["s"], 2);
+        assert_eq!(w.lifecycle(a), vec![open()], "{backend:?}");
+        w.disconnect(b);
+        settle(&mut w);
+        // The last one gone: the socket closes, without a code.
+        assert_eq!(w.server.client_closes, vec![(0, None, String::new())]);
+        assert_eq!(w.tabs[0].core.scope_count(), 0);
+    }
+}
+
+#[test]
+fn socket_failure_is_final() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let a = w.join(0, "s");
+        settle(&mut w);
+        w.server_drop("s");
+        settle(&mut w);
+        assert_eq!(
+            w.lifecycle(a),
+            vec![open(), Event::Error, closed(1006, "", false, false)],
+            "{backend:?}"
+        );
+        assert_eq!(w.tabs[0].core.scope_count(), 0);
+        assert_eq!(w.server.conns.len(), 1, "no reconnection");
+    }
+}
+
+#[test]
+fn junk_and_other_versions_are_ignored() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 2);
+        let leader = w.leader("s").unwrap();
+        let follower = 1 - leader;
+        let epoch = w.tabs[leader].leading["s"].epoch.unwrap();
+        let leader_id = w.id(leader).to_owned();
+        let follower_id = w.id(follower).to_owned();
+        let events = |w: &World| insts.iter().map(|&i| w.events(i).len()).collect::<Vec<_>>();
+        let before = events(&w);
+        let received = w.server.received.len();
+        let junk: Vec<(usize, BusMessage<Pl>)> = vec![
+            // Another protocol version, however convincing.
+            (
+                follower,
+                BusMessage {
+                    v: PROTOCOL_VERSION + 1,
+                    from: "tab-x".to_owned(),
+                    epoch: u64::MAX,
+                    body: Body::Heartbeat {
+                        state: SharedState::Connecting,
+                        tabs: 9,
+                    },
+                },
+            ),
+            (
+                follower,
+                BusMessage {
+                    v: 0,
+                    from: leader_id.clone(),
+                    epoch,
+                    body: Body::Closed(CloseInfo::abnormal()),
+                },
+            ),
+            (
+                leader,
+                BusMessage {
+                    v: 7,
+                    from: follower_id.clone(),
+                    epoch,
+                    body: Body::Out(Pl::Other("junk".into())),
+                },
+            ),
+            // Its own messages echoed back.
+            (
+                leader,
+                BusMessage::new(leader_id.clone(), epoch + 1, Body::Claim),
+            ),
+            // Traffic of leaderships it does not follow.
+            (
+                follower,
+                BusMessage::new(
+                    "tab-x".to_owned(),
+                    epoch,
+                    Body::In(Pl::Other("forged".into())),
+                ),
+            ),
+            (
+                follower,
+                BusMessage::new(
+                    leader_id.clone(),
+                    epoch - 1,
+                    Body::In(Pl::Other("stale".into())),
+                ),
+            ),
+            (
+                follower,
+                BusMessage::new(
+                    "tab-x".to_owned(),
+                    epoch,
+                    Body::Closed(CloseInfo::abnormal()),
+                ),
+            ),
+            (
+                follower,
+                BusMessage::new(leader_id.clone(), epoch + 5, Body::Error),
+            ),
+            (
+                leader,
+                BusMessage::new(
+                    follower_id.clone(),
+                    epoch - 1,
+                    Body::Out(Pl::Other("stale".into())),
+                ),
+            ),
+        ];
+        for (tab, message) in junk {
+            w.inject_bus(tab, "s", message);
+        }
+        settle(&mut w);
+        assert_eq!(w.server.received.len(), received, "{backend:?}");
+        assert_eq!(w.server.conns.len(), 1);
+        let after = events(&w);
+        for (i, (b, a)) in insts.iter().zip(before.iter().zip(&after)) {
+            let new: Vec<_> = w.events(*i)[*b..*a]
+                .iter()
+                .map(|(_, e)| e.clone())
+                .collect();
+            assert!(
+                new.iter().all(|e| matches!(e, Event::Leadership(_))),
+                "{backend:?} #{i}: {new:?}"
+            );
+        }
+        w.check_settled(&["s"]);
+        w.check_traffic(&["s"], 2);
+    }
+}
+
+// ------------------------------------------------------------------ many tabs
+
+#[test]
+fn one_leader_for_many_tabs() {
+    for backend in BOTH {
+        let (w, insts) = tabs_with_instances(backend, 4);
+        assert_eq!(w.server.conns.len(), 1, "{backend:?}");
+        for &i in &insts {
+            assert_eq!(w.lifecycle(i), vec![open()]);
+            assert_eq!(w.inst(i).leadership.as_ref().unwrap().tabs, 4);
+        }
+    }
+}
+
+#[test]
+fn follower_sends_reach_the_socket_in_order() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        for round in 0..10 {
+            for &i in &insts {
+                assert!(w.send(i));
+            }
+            if round % 3 == 0 {
+                w.run_for(2);
+            }
+        }
+        settle(&mut w);
+        for &i in &insts {
+            assert_eq!(
+                w.server.ups_of(i),
+                (0..10).collect::<Vec<_>>(),
+                "{backend:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn server_messages_reach_every_instance_once_in_order() {
+    for backend in BOTH {
+        let (mut w, mut insts) = tabs_with_instances(backend, 3);
+        insts.push(w.join(1, "s"));
+        for _ in 0..20 {
+            w.server_broadcast("s");
+        }
+        settle(&mut w);
+        for &i in &insts {
+            let seqs: Vec<u32> = w.inst(i).received.iter().map(|(_, s)| *s).collect();
+            assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "{backend:?} #{i}");
+        }
+    }
+}
+
+#[test]
+fn leader_death_hands_over_within_the_bound() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let leader = w.leader("s").unwrap();
+        w.crash(leader);
+        let took = w
+            .run_until_cond(10_000, |w| w.leader("s").is_some())
+            .expect("a new leader");
+        let timing = w.cfg.timing;
+        let bound = match backend {
+            Backend::Locks => 15,
+            Backend::Lease => timing.leader_timeout_ms + timing.claim_window_ms + 15,
+        };
+        assert!(took <= bound, "{backend:?}: {took} ms");
+        settle(&mut w);
+        w.check_settled(&["s"]);
+        for &i in insts.iter().filter(|&&i| w.inst(i).tab != leader) {
+            assert_eq!(
+                w.lifecycle(i),
+                vec![open(), reconnect(), open()],
+                "{backend:?}"
+            );
+        }
+        w.check_traffic(&["s"], 3);
+    }
+}
+
+#[test]
+fn locks_hand_over_in_queue_order() {
+    let (mut w, _) = tabs_with_instances(Backend::Locks, 4);
+    assert_eq!(w.leader("s"), Some(0));
+    assert_eq!(w.lock_waiters("s"), vec![1, 2, 3]);
+    w.crash(0);
+    settle(&mut w);
+    assert_eq!(w.leader("s"), Some(1));
+    assert_eq!(w.stats.steals, 0);
+}
+
+#[test]
+fn zombie_leader_is_replaced() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 4);
+        let leader = w.leader("s").unwrap();
+        let zombie_inst = insts[leader];
+        let conn = w.server.open_conns("s")[0];
+        w.zombie(zombie_inst);
+        let took = w
+            .run_until_cond(20_000, |w| w.leader("s").is_some_and(|l| l != leader))
+            .expect("replaced");
+        let timing = w.cfg.timing;
+        let bound = timing.leader_timeout_ms
+            + match backend {
+                Backend::Locks => timing.steal_stagger_ms,
+                Backend::Lease => timing.claim_window_ms,
+            }
+            + timing.heartbeat_ms
+            + 20;
+        assert!(
+            took <= bound,
+            "{backend:?}: replaced after {took} ms, bound {bound}"
+        );
+        settle(&mut w);
+        // The superseded leader closed its socket.
+        assert_eq!(w.server.conns[conn].state, ConnState::Closed, "{backend:?}");
+        assert!(w.server.client_closes.iter().any(|(c, _, _)| *c == conn));
+        assert_eq!(w.server.open_conns("s").len(), 1);
+        if backend == Backend::Locks {
+            // One follower stole; the others, staggered, saw it lead.
+            assert_eq!(w.stats.steals, 1);
+        }
+        let others: Vec<Inst> = insts
+            .iter()
+            .copied()
+            .filter(|&i| i != zombie_inst)
+            .collect();
+        for &i in &others {
+            assert!(w.inst(i).is_open(), "{backend:?} #{i}");
+        }
+    }
+}
+
+#[test]
+fn steals_are_rate_limited() {
+    // A holder that never answers: the follower steals once per timeout,
+    // whatever it hears.
+    let (mut w, insts) = tabs_with_instances(Backend::Locks, 2);
+    let leader = w.leader("s").unwrap();
+    w.zombie(insts[leader]);
+    w.isolate(1 - leader);
+    w.run_for(10 * w.cfg.timing.leader_timeout_ms);
+    let steals = w.stats.steals;
+    // Both sides steal in turn (each deaf to the other), at most once per
+    // timeout each.
+    assert!((2..=22).contains(&steals), "{steals}");
+}
+
+#[test]
+fn server_close_is_final_for_all_tabs() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        w.server_close("s", 4000, "maintenance");
+        settle(&mut w);
+        for &i in &insts {
+            let mut events = w.lifecycle(i);
+            // With Web Locks the next in line may get the lock the closed
+            // leader let go before the news, and start reconnecting: the
+            // news still ends it.
+            if backend == Backend::Locks && events.get(1) == Some(&reconnect()) {
+                events.remove(1);
+            }
+            assert_eq!(
+                events,
+                vec![open(), closed(4000, "maintenance", true, false)],
+                "{backend:?}"
+            );
+        }
+        for tab in 0..3 {
+            assert_eq!(w.tabs[tab].core.scope_count(), 0, "{backend:?}");
+        }
+        // No reconnection (but for that socket of the next in line).
+        assert!(w.server.open_conns("s").is_empty());
+        assert!(w.server.conns.len() <= 2);
+        assert_eq!(w.lock_holder("s"), None);
+    }
+}
+
+#[test]
+fn last_instance_anywhere_closes_the_socket() {
+    for grace in [0, 400] {
+        for backend in BOTH {
+            let mut cfg = Config::new(backend);
+            cfg.grace_ms = grace;
+            let mut w = World::new(cfg);
+            w.add_tab_named("tab-0");
+            w.add_tab_named("tab-1");
+            let a = w.join(0, "s");
+            w.run_for(50);
+            let b = w.join(1, "s");
+            settle(&mut w);
+            assert_eq!(w.leader("s"), Some(0));
+            // The leader's tab empties first: it keeps the socket for tab-1.
+            w.close(a, None, "");
+            settle(&mut w);
+            assert_eq!(w.leader("s"), Some(0), "{backend:?}");
+            assert!(w.inst(b).is_open());
+            // The last instance anywhere, in a follower tab, closes.
+            w.close(b, Some(4004), "all done");
+            assert_eq!(
+                w.lifecycle(b),
+                vec![open(), closed(4004, "all done", true, false)]
+            );
+            let took = w
+                .run_until_cond(5000, |w| !w.server.client_closes.is_empty())
+                .unwrap();
+            assert!(
+                took >= grace && took <= grace + 10,
+                "{backend:?} grace {grace}: {took}"
+            );
+            assert_eq!(
+                w.server.client_closes,
+                vec![(0, Some(4004), "all done".to_owned())]
+            );
+            settle(&mut w);
+            assert_eq!(
+                w.tabs[0].core.scope_count() + w.tabs[1].core.scope_count(),
+                0
+            );
+        }
+    }
+}
+
+#[test]
+fn leader_without_instances_keeps_relaying() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let leader = w.leader("s").unwrap();
+        w.close(insts[leader], None, "");
+        settle(&mut w);
+        assert_eq!(w.leader("s"), Some(leader), "{backend:?}");
+        assert_eq!(w.server.conns.len(), 1);
+        w.check_traffic(&["s"], 3);
+        for &i in insts.iter().filter(|&&i| i != insts[leader]) {
+            assert_eq!(w.inst(i).leadership.as_ref().unwrap().tabs, 2);
+        }
+    }
+}
+
+#[test]
+fn a_crashed_follower_leaves_the_count() {
+    // Followers report their presence often enough that the leader
+    // heartbeats ahead of its own schedule all the time: silent tabs must
+    // expire regardless.
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 4);
+        let leader = w.leader("s").unwrap();
+        let victim = (leader + 1) % 4;
+        w.crash(victim);
+        w.run_for(w.cfg.timing.leader_timeout_ms + 2 * w.cfg.timing.heartbeat_ms);
+        for &i in insts.iter().filter(|&&i| w.inst(i).tab != victim) {
+            assert_eq!(
+                w.inst(i).leadership.as_ref().unwrap().tabs,
+                3,
+                "{backend:?} #{i}"
+            );
+        }
+        // And once the others are gone, the socket closes.
+        let survivors: Vec<Inst> = insts
+            .iter()
+            .copied()
+            .filter(|&i| w.inst(i).tab != victim)
+            .collect();
+        for i in survivors {
+            w.close(i, None, "");
+        }
+        settle(&mut w);
+        assert!(w.server.open_conns("s").is_empty(), "{backend:?}");
+    }
+}
+
+#[test]
+fn frozen_leader_steps_down_when_it_thaws() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let leader = w.leader("s").unwrap();
+        let conn = w.server.open_conns("s")[0];
+        w.freeze(leader);
+        // A follower's sends queue up at the frozen leader.
+        let follower = insts
+            .iter()
+            .copied()
+            .find(|&i| w.inst(i).tab != leader)
+            .unwrap();
+        assert!(w.send(follower));
+        w.run_until_cond(10_000, |w| w.leaders("s").iter().any(|&l| l != leader))
+            .expect("replaced");
+        w.run_for(500);
+        assert_eq!(
+            w.server.open_conns("s").len(),
+            2,
+            "{backend:?}: the frozen one still holds its socket"
+        );
+        w.thaw(leader);
+        settle(&mut w);
+        // It stepped down before acting on what queued up: its socket
+        // closed, the stale send never reached the server.
+        assert_eq!(w.server.conns[conn].state, ConnState::Closed, "{backend:?}");
+        assert!(w.server.ups_of(follower).is_empty());
+        w.check_settled(&["s"]);
+        assert_eq!(
+            w.lifecycle(insts[leader]),
+            vec![open(), reconnect(), open()]
+        );
+        w.check_traffic(&["s"], 3);
+    }
+}
+
+#[test]
+fn lease_claims_settle_without_a_cascade() {
+    // Many followers whose timeouts fall a little apart: later claims
+    // outrank earlier ones, yet one of them must stand.
+    let mut cfg = Config::new(Backend::Lease);
+    cfg.net = Net {
+        bus_latency: (1, 20),
+        ..Net::fixed(1, 5)
+    };
+    let mut w = World::new(cfg);
+    let mut insts = Vec::new();
+    for tab in 0..8 {
+        w.add_tab();
+        insts.push(w.join(tab, "s"));
+        w.run_for(37);
+    }
+    settle(&mut w);
+    let leader = w.leader("s").unwrap();
+    w.crash(leader);
+    let took = w
+        .run_until_cond(10_000, |w| w.leader("s").is_some())
+        .expect("a new leader");
+    let bound = w.cfg.takeover_bound();
+    assert!(took <= bound, "{took} > {bound}");
+    settle(&mut w);
+    w.check_settled(&["s"]);
+    w.check_traffic(&["s"], 2);
+}
+
+#[test]
+fn follower_of_a_dead_leader_joins_a_lesser_live_one() {
+    // tab-1 is cut from tab-0 (only), so it claims and leads with a later
+    // epoch; tab-2 hears both and follows tab-1. When tab-1 dies, tab-2
+    // goes over to tab-0, whose epoch is lesser, instead of claiming.
+    let mut w = world(Backend::Lease, 3);
+    let a = w.join(0, "s");
+    w.run_for(500);
+    w.cut(0, 1);
+    let b = w.join(1, "s");
+    let c = w.join(2, "s");
+    settle(&mut w);
+    assert_eq!(w.leaders("s"), vec![0, 1]);
+    assert_eq!(
+        w.inst(c).leadership.as_ref().unwrap().leader_id.as_deref(),
+        Some("tab-1")
+    );
+    w.crash(1);
+    let claims = w.stats.claims;
+    let took = w
+        .run_until_cond(5000, |w| {
+            w.inst(c).is_open()
+                && w.inst(c).leadership.as_ref().unwrap().leader_id.as_deref() == Some("tab-0")
+        })
+        .expect("follows tab-0");
+    assert!(
+        took <= w.cfg.timing.leader_timeout_ms + w.cfg.timing.heartbeat_ms + 10,
+        "{took}"
+    );
+    // At most a claim, withdrawn at the next heartbeat: tab-0 was not deposed.
+    assert!(w.stats.claims <= claims + 1);
+    settle(&mut w);
+    assert_eq!(w.lifecycle(a), vec![open()]);
+    assert_eq!(w.leaders("s"), vec![0]);
+    assert_eq!(w.inst(b).phase, Phase::Gone);
+}
+
+#[test]
+fn locks_holder_is_not_deposed_by_a_stale_grant() {
+    // tab-1 waits first in line, frozen, when the leader dies: the lock is
+    // granted to it while it sleeps, and stolen from it by tab-2 once it has
+    // stayed silent. When tab-1 thaws it hears of both at once and leads for
+    // a moment, with a later epoch than tab-2's: tab-2 keeps the lock and
+    // the lead, and tab-3 comes back to it at once.
+    let (mut w, insts) = tabs_with_instances(Backend::Locks, 4);
+    assert_eq!(w.leader("s"), Some(0));
+    w.freeze(1);
+    w.crash(0);
+    w.run_until_cond(10_000, |w| w.leader("s").is_some())
+        .expect("stolen");
+    let holder = w.leader("s").unwrap();
+    assert_ne!(holder, 1);
+    w.run_for(300);
+    w.thaw(1);
+    let took = w
+        .run_until_cond(5000, |w| insts[1..].iter().all(|&i| w.inst(i).is_open()))
+        .expect("all open");
+    assert!(took <= 2 * w.cfg.timing.heartbeat_ms, "{took}");
+    settle(&mut w);
+    assert_eq!(w.leader("s"), Some(holder));
+    w.check_settled(&["s"]);
+    w.check_traffic(&["s"], 2);
+}
+
+#[test]
+fn leader_superseded_while_closing_still_closes_its_instance() {
+    // The last instance anywhere closes and waits for the socket's real
+    // close, which is slow to come; meanwhile the (silent) leader is
+    // superseded and lets its socket go: the instance gets its close anyway.
+    let mut cfg = Config::new(Backend::Locks);
+    cfg.net = Net::fixed(1, 1000);
+    let mut w = World::new(cfg);
+    w.add_tab();
+    w.add_tab();
+    let a = w.join(0, "s");
+    settle(&mut w);
+    w.zombie(a);
+    w.close(a, Some(4005), "leaving");
+    assert_eq!(w.lifecycle(a), vec![open()]);
+    let b = w.join(1, "s");
+    let took = w
+        .run_until_cond(1900, |w| w.inst(a).final_close.is_some())
+        .expect("closed");
+    assert!(took < 1000, "{took}");
+    assert_eq!(
+        w.lifecycle(a),
+        vec![open(), closed(4005, "leaving", true, false)]
+    );
+    settle(&mut w);
+    assert!(w.inst(b).is_open());
+    assert_eq!(w.tabs[0].core.instance_count(), 0);
+    assert_eq!(w.tabs[0].core.scope_count(), 0);
+}
+
+#[test]
+fn echoes_reach_every_instance_once() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        w.server.echo = true;
+        for &i in &insts {
+            assert!(w.send(i));
+        }
+        settle(&mut w);
+        for &i in &insts {
+            let mut got: Vec<String> = w
+                .inst(i)
+                .other_received
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect();
+            got.sort();
+            let mut want: Vec<String> = insts
+                .iter()
+                .map(|&j| {
+                    format!(
+                        "{:?}",
+                        Pl::Other(format!("echo {:?}", Pl::Up { inst: j, seq: 0 }))
+                    )
+                })
+                .collect();
+            want.sort();
+            assert_eq!(got, want, "{backend:?} #{i}");
+        }
+    }
+}

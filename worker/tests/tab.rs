@@ -341,7 +341,10 @@ fn junk_and_other_versions_are_ignored() {
                     v: 7,
                     from: follower_id.clone(),
                     epoch,
-                    body: Body::Out(Pl::Other("junk".into())),
+                    body: Body::Out {
+                        leader: leader_id.clone(),
+                        payload: Pl::Other("junk".into()),
+                    },
                 },
             ),
             // Its own messages echoed back.
@@ -383,7 +386,10 @@ fn junk_and_other_versions_are_ignored() {
                 BusMessage::new(
                     follower_id.clone(),
                     epoch - 1,
-                    Body::Out(Pl::Other("stale".into())),
+                    Body::Out {
+                        leader: leader_id.clone(),
+                        payload: Pl::Other("stale".into()),
+                    },
                 ),
             ),
         ];

@@ -64,7 +64,14 @@ pub enum Body<P> {
     /// Lease backend: the sender claims leadership with `epoch`.
     Claim,
     /// A follower's `send()`, for the leader of `epoch` to put on the socket.
-    Out(P),
+    /// It names that leader too: epochs are milliseconds, and two tabs
+    /// leading in the same one (across a healed partition) must not both send it.
+    Out {
+        /// The leader addressed.
+        leader: TabId,
+        /// The payload.
+        payload: P,
+    },
     /// A server message relayed by the leader of `epoch`.
     In(P),
     /// The leader's socket failed; `Closed` follows.

@@ -281,8 +281,8 @@ where
             if let (Some(socket), false) = (self.socket, self.zombie) {
                 ctx.out.push_back(Output::Transmit { socket, payload });
             }
-        } else if let Some((_, epoch)) = self.leader {
-            self.broadcast(ctx, epoch, Body::Out(payload));
+        } else if let Some((leader, epoch)) = self.leader.clone() {
+            self.broadcast(ctx, epoch, Body::Out { leader, payload });
         }
         ctx.out.push_back(Output::Ack { to: instance });
     }
@@ -453,10 +453,10 @@ where
             }
             Body::Heartbeat { state, tabs } => self.heard_leader(ctx, from, epoch, state, tabs),
             Body::Claim => self.heard_claim(ctx, &from, epoch),
-            Body::Out(payload) => {
+            Body::Out { leader, payload } => {
                 self.hear(ctx.now, &from, None);
                 if let (true, false, Some(socket)) = (
-                    self.leading && epoch == self.epoch(),
+                    self.leading && epoch == self.epoch() && leader == ctx.me,
                     self.zombie,
                     self.socket,
                 ) {

@@ -438,7 +438,7 @@ fn body_name<P>(body: &Body<P>) -> &'static str {
         Body::Heartbeat { .. } => "Heartbeat",
         Body::Presence { .. } => "Presence",
         Body::Claim => "Claim",
-        Body::Out(_) => "Out",
+        Body::Out { .. } => "Out",
         Body::In(_) => "In",
         Body::Error => "Error",
         Body::Closed(_) => "Closed",
@@ -1764,7 +1764,10 @@ impl World {
                     ));
                 }
             }
-            Body::Out(Pl::Up { inst, .. }) => {
+            Body::Out {
+                payload: Pl::Up { inst, .. },
+                ..
+            } => {
                 let i = &self.insts[inst];
                 let following = i
                     .leadership
@@ -2164,7 +2167,7 @@ fn short(body: &Body<Pl>) -> String {
     match body {
         Body::Heartbeat { state, tabs } => format!("Heartbeat({state:?}, {tabs})"),
         Body::Presence { instances, close } => format!("Presence({instances}, {close:?})"),
-        Body::Out(p) => format!("Out({p:?})"),
+        Body::Out { leader, payload } => format!("Out(to {leader}: {payload:?})"),
         Body::In(p) => format!("In({p:?})"),
         Body::Closed(info) => format!("Closed({})", info.code),
         other => body_name(other).to_owned(),

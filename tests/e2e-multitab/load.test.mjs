@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { launchBrowser, libraryOnly, startServer, waitForStats } from '../harness.mjs';
 import {
   BACKENDS,
-  LEADER_TIMEOUT_MS,
   assertBroadcastReachesAll,
   errorsOf,
   freshContext,
@@ -43,7 +42,9 @@ for (const b of BACKENDS) {
         const ctx = await freshContext(t, browser, server);
         const tabs = await openTabs(ctx, 3);
         const url = server.wsUrl('/echo');
-        const options = { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS };
+        // The default leader timeout: this test is about load, not takeover
+        // speed, and a loaded 2-core machine can starve a worker's timers.
+        const options = { ...b.options };
         await openIn(tabs, url, options);
         await waitForStats(server, (s) => s.connections === 1, 5000);
         const agreed = await waitForAgreement(tabs, 5000, { tabsCount: 3 });

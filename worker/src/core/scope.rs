@@ -224,6 +224,15 @@ where
         }
     }
 
+    /// Called after every input. A leader busy with a flood of inputs may see
+    /// its timer starved by them: any input that leaves a heartbeat overdue
+    /// sends it, so followers do not take a busy leader for a dead one.
+    pub fn after_input(&mut self, ctx: &mut Ctx<I, P>) {
+        if self.leading && !self.ended && ctx.now >= self.next_beat_at {
+            self.heartbeat(ctx);
+        }
+    }
+
     // ---- instances ----
 
     pub fn join(&mut self, ctx: &mut Ctx<I, P>, instance: I) {
@@ -465,6 +474,9 @@ where
             }
             Body::In(payload) => {
                 if self.is_leader(&from, epoch) {
+                    // Relayed traffic proves the leader alive as well as a
+                    // heartbeat does, and may queue ahead of it under load.
+                    self.leader_heard_at = ctx.now;
                     self.deliver_open(ctx, &payload);
                 }
             }

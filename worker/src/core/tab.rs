@@ -87,6 +87,7 @@ where
             .or_insert_with(|| Scope::new(&mut ctx, request));
         scope.wake(&mut ctx);
         scope.join(&mut ctx, instance);
+        scope.after_input(&mut ctx);
     }
 
     /// An instance's `send()`.
@@ -231,6 +232,7 @@ where
         };
         scope.wake(&mut ctx);
         step(scope, &mut ctx);
+        scope.after_input(&mut ctx);
         if scope.is_ended() {
             scopes.remove(name);
             instances.retain(|_, scope| scope != name);

@@ -66,28 +66,26 @@ where
             return;
         }
         let name = request.scope.clone();
+        if !self.scopes.contains_key(&name) {
+            let Tab {
+                me,
+                scopes,
+                outputs,
+                next_socket,
+                sockets,
+                ..
+            } = self;
+            let mut ctx = Ctx {
+                now,
+                me,
+                out: outputs,
+                next_socket,
+                sockets,
+            };
+            scopes.insert(name.clone(), Scope::new(&mut ctx, request));
+        }
         self.instances.insert(instance, name.clone());
-        let Tab {
-            me,
-            scopes,
-            outputs,
-            next_socket,
-            sockets,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            now,
-            me,
-            out: outputs,
-            next_socket,
-            sockets,
-        };
-        let scope = scopes
-            .entry(name)
-            .or_insert_with(|| Scope::new(&mut ctx, request));
-        scope.wake(&mut ctx);
-        scope.join(&mut ctx, instance);
-        scope.after_input(&mut ctx);
+        self.with_scope(now, &name, |scope, ctx| scope.join(ctx, instance));
     }
 
     /// An instance's `send()`.
@@ -185,13 +183,6 @@ where
     ) {
         if let Some(name) = self.instances.get(&instance).cloned() {
             self.with_scope(now, &name, step);
-            let gone = self
-                .scopes
-                .get(&name)
-                .is_none_or(|scope| !scope.has_member(instance));
-            if gone {
-                self.instances.remove(&instance);
-            }
         }
     }
 

@@ -262,6 +262,23 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
 }
 
 /**
+ * One server and one browser for a test file: `before(async () => ({ server, browser } = await
+ * startServerAndBrowser()))`. With `skip` (a skip reason, as libraryOnly is) it starts nothing.
+ */
+export async function startServerAndBrowser({ skip = false, launch } = {}) {
+  if (skip) return {};
+  const server = await startServer();
+  const browser = await launchBrowser(launch);
+  return { server, browser };
+}
+
+/** Stops what startServerAndBrowser started: the browser, then the server. */
+export async function stopServerAndBrowser({ server, browser }) {
+  await browser?.close();
+  await server?.stop();
+}
+
+/**
  * Opens `pagePath` on `origin` in a fresh browser context (its own storage, so no other tab of the
  * test shares its BroadcastChannel / locks). Returns a driver-neutral wrapper:
  *   { evaluate(fn, arg), waitForFunction(fn, arg, timeoutMs), errors, close() }

@@ -5,20 +5,13 @@
 /* global TestSocket, harness -- page globals, used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, openContext, startServer, waitForStats } from '../harness.mjs';
+import { libraryOnly, openContext, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import { BACKENDS, LEADER_TIMEOUT_MS } from './support.mjs';
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** Opens instances with the given binaryTypes in a page; they record bytes and types of binary messages. */
 function openInstances(page, url, options, binaryTypes) {

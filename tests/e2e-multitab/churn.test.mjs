@@ -6,7 +6,7 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, startServer, waitForStats } from '../harness.mjs';
+import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -23,15 +23,8 @@ import {
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 const SEED = Number(process.env.BWS_MT_SEED ?? 0x5eed);
 const DURATION_MS = Number(process.env.BWS_MT_CHURN_MS ?? 30000);

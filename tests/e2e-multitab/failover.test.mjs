@@ -5,7 +5,7 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, startServer, waitForStats, within } from '../harness.mjs';
+import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats, within } from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -23,15 +23,8 @@ import {
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 const TABS = 4;
 

@@ -5,7 +5,14 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, startServer, unusedPort, waitForStats, within } from '../harness.mjs';
+import {
+  libraryOnly,
+  startServerAndBrowser,
+  stopServerAndBrowser,
+  unusedPort,
+  waitForStats,
+  within,
+} from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -21,15 +28,8 @@ import {
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** Every instance (live ones, or all) of every tab, with its tab index. */
 async function allInstances(tabs) {

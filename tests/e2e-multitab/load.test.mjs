@@ -5,7 +5,7 @@
 /* global mt, TestSocket, harness -- page globals, used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, startServer, waitForStats } from '../harness.mjs';
+import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
   BACKENDS,
   assertBroadcastReachesAll,
@@ -18,16 +18,10 @@ import {
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return;
-  server = await startServer();
-  // gc() in pages, and exact (not bucketed) performance.memory figures.
-  browser = await launchBrowser({ extraArgs: ['--js-flags=--expose-gc', '--enable-precise-memory-info'] });
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+// gc() in pages, and exact (not bucketed) performance.memory figures.
+const launch = { extraArgs: ['--js-flags=--expose-gc', '--enable-precise-memory-info'] };
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly, launch })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 const MB = 1024 * 1024;
 const heapBound = (baseline) => 2 * baseline + 5 * MB;

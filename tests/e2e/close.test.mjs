@@ -3,18 +3,12 @@
 /* global TestSocket, harness, ws, log -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, openPage, startServer, unexpectedErrors } from '../harness.mjs';
+import { openPage, startServerAndBrowser, stopServerAndBrowser, unexpectedErrors } from '../harness.mjs';
 
 let server;
 let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser()));
+after(() => stopServerAndBrowser({ server, browser }));
 
 // Opens a page whose window.ws is an OPEN socket with window.log recording its events.
 async function openSocketPage(t, url = server.wsUrl()) {

@@ -3,19 +3,19 @@
 /* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, openPage, startServer, unexpectedErrors, unusedPort } from '../harness.mjs';
+import {
+  libraryOnly,
+  openPage,
+  startServerAndBrowser,
+  stopServerAndBrowser,
+  unexpectedErrors,
+  unusedPort,
+} from '../harness.mjs';
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return; // every test here is skipped: start nothing
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 async function newPage(t) {
   const p = await openPage(browser, server);

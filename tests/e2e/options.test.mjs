@@ -4,19 +4,12 @@
 /* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, libraryOnly, openPage, startServer } from '../harness.mjs';
+import { libraryOnly, openPage, startServerAndBrowser, stopServerAndBrowser } from '../harness.mjs';
 
 let server;
 let browser;
-before(async () => {
-  if (libraryOnly) return;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** Opens a page that records every console message, the worker's included. */
 async function pageWithConsole(t) {

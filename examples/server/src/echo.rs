@@ -1,6 +1,11 @@
 //! The `/echo` WebSocket endpoint: subprotocol selection, echoing, and the
 //! in-band `__bws:` commands tests use to script server behaviour.
+//!
+//! The session logic is generic over [`Transport`] so that connections which
+//! negotiated permessage-deflate (served by `deflate.rs`, because tungstenite
+//! cannot compress) behave exactly like plain ones.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +21,7 @@ use crate::hub::Hub;
 use crate::stats::Stats;
 
 /// Tests send 1 MiB messages; leave ample headroom above the required 16 MiB.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// How long to wait for the peer's Close reply after the server sends Close.
 const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 /// "Going away": what browsers report when the server shuts down.
@@ -29,11 +34,23 @@ pub struct EchoQuery {
     protocol: Option<String>,
     /// `0` (or `false`/`off`/`no`) disables echoing; commands still work.
     echo: Option<String>,
+    /// `1` (or `true`): accept permessage-deflate if the client offers it.
+    /// Opt-in, so tests expecting `extensions === ''` are unaffected.
+    deflate: Option<String>,
 }
 
 impl EchoQuery {
-    fn echo_enabled(&self) -> bool {
+    pub fn echo_enabled(&self) -> bool {
         !matches!(self.echo.as_deref(), Some("0" | "false" | "off" | "no"))
+    }
+
+    pub fn deflate_requested(&self) -> bool {
+        matches!(self.deflate.as_deref(), Some("1" | "true"))
+    }
+
+    /// The subprotocol to answer `headers` with, per the rules below.
+    pub fn selected_protocol<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        select_protocol(&offered_protocols(headers), self.protocol.as_deref())
     }
 }
 
@@ -68,8 +85,7 @@ pub fn accept(
     headers: &HeaderMap,
     mut ws: WebSocketUpgrade,
 ) -> Response {
-    let offered = offered_protocols(headers);
-    if let Some(protocol) = select_protocol(&offered, query.protocol.as_deref()) {
+    if let Some(protocol) = query.selected_protocol(headers) {
         if let Ok(value) = HeaderValue::from_str(protocol) {
             ws.set_selected_protocol(value);
         }
@@ -78,6 +94,38 @@ pub fn accept(
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| run(socket, stats, hub, echo))
+}
+
+/// The socket operations a session needs, implemented by axum's `WebSocket`
+/// and by the permessage-deflate socket in `deflate.rs`. Like tungstenite,
+/// implementations answer Ping and Close frames themselves and still report
+/// them, and `recv` must be cancel-safe: it is raced in `select!`.
+pub trait Transport: Send {
+    fn recv(&mut self) -> impl Future<Output = Option<Result<Message, axum::Error>>> + Send;
+    /// Queues a message; it may sit in a buffer until `flush`.
+    fn feed(&mut self, message: Message) -> impl Future<Output = Result<(), axum::Error>> + Send;
+    fn flush(&mut self) -> impl Future<Output = Result<(), axum::Error>> + Send;
+
+    fn send(&mut self, message: Message) -> impl Future<Output = Result<(), axum::Error>> + Send {
+        async move {
+            self.feed(message).await?;
+            self.flush().await
+        }
+    }
+}
+
+impl Transport for WebSocket {
+    async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
+        WebSocket::recv(self).await
+    }
+
+    async fn feed(&mut self, message: Message) -> Result<(), axum::Error> {
+        SinkExt::feed(self, message).await
+    }
+
+    async fn flush(&mut self) -> Result<(), axum::Error> {
+        SinkExt::flush(self).await
+    }
 }
 
 /// What the connection loop decided to do next.
@@ -91,14 +139,15 @@ enum Flow {
     Gone,
 }
 
-struct Session {
-    socket: WebSocket,
+struct Session<S> {
+    socket: S,
     stats: Arc<Stats>,
     hub: Arc<Hub>,
     echo: bool,
 }
 
-async fn run(socket: WebSocket, stats: Arc<Stats>, hub: Arc<Hub>, echo: bool) {
+/// Serves one upgraded connection until it closes; both transports use this.
+pub async fn run<S: Transport>(socket: S, stats: Arc<Stats>, hub: Arc<Hub>, echo: bool) {
     // Join the hub before counting the connection: once /stats shows a
     // socket, it is guaranteed to receive broadcasts.
     let mut membership = hub.join();
@@ -152,7 +201,7 @@ async fn shutting_down(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|&down| down).await;
 }
 
-impl Session {
+impl<S: Transport> Session<S> {
     async fn send(&mut self, message: Message) -> Result<(), axum::Error> {
         self.socket.send(message).await?;
         self.stats.message_out();

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::Message;
-use axum::extract::{DefaultBodyLimit, Query, Request, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
+use hyper::upgrade::OnUpgrade;
 use serde::Deserialize;
 use tower_http::services::ServeDir;
 
+use crate::deflate;
 use crate::echo::{self, EchoQuery};
 use crate::hub::Hub;
 use crate::stats::Stats;
@@ -113,10 +115,12 @@ async fn preflight(headers: HeaderMap) -> Response {
 async fn echo_endpoint(
     State(state): State<AppState>,
     Query(query): Query<EchoQuery>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    request: Request,
 ) -> Response {
-    echo::accept(state.stats, state.hub, &query, &headers, ws)
+    match upgrade(&state, &query, request).await {
+        Ok(response) => response,
+        Err((rejection, _)) => rejection.into_response(),
+    }
 }
 
 /// `/` is an alias of `/echo` for WebSocket upgrades and otherwise serves the
@@ -124,19 +128,48 @@ async fn echo_endpoint(
 async fn root(
     State(state): State<AppState>,
     Query(query): Query<EchoQuery>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     request: Request,
 ) -> Response {
-    match ws {
-        Ok(ws) => {
-            let headers = request.headers();
-            echo::accept(state.stats, state.hub, &query, headers, ws)
-        }
+    match upgrade(&state, &query, request).await {
+        Ok(response) => response,
         // A request that asked for a WebSocket deserves the real rejection
         // reason, not an HTML page.
-        Err(rejection) if wants_websocket(request.headers()) => rejection.into_response(),
-        Err(_) => static_files(State(state), request).await,
+        Err((rejection, request)) if wants_websocket(request.headers()) => {
+            rejection.into_response()
+        }
+        Err((_, request)) => static_files(State(state), request).await,
     }
+}
+
+/// Upgrades to the echo socket after axum's own handshake checks: with
+/// permessage-deflate (`deflate.rs`) when `?deflate=1` asks for it and the
+/// client offers it, else with axum's WebSocket. Requests that are not valid
+/// upgrades come back untouched with the reason.
+async fn upgrade(
+    state: &AppState,
+    query: &EchoQuery,
+    request: Request,
+) -> Result<Response, (WebSocketUpgradeRejection, Request)> {
+    let (mut parts, body) = request.into_parts();
+    // The extractor takes hyper's upgrade handle; clones share one channel,
+    // so keep one for deflate.rs, which drives the upgraded IO itself.
+    let on_upgrade = parts.extensions.get::<OnUpgrade>().cloned();
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, state).await {
+        Ok(ws) => ws,
+        Err(rejection) => return Err((rejection, Request::from_parts(parts, body))),
+    };
+    let (stats, hub) = (Arc::clone(&state.stats), Arc::clone(&state.hub));
+    let agreement = query
+        .deflate_requested()
+        .then(|| deflate::negotiate(&parts.headers))
+        .flatten();
+    Ok(match (agreement, on_upgrade) {
+        // `ws` is dropped unused, leaving the upgrade to deflate.rs.
+        (Some(agreement), Some(on_upgrade)) => {
+            deflate::accept(stats, hub, query, &parts.headers, on_upgrade, agreement)
+        }
+        _ => echo::accept(stats, hub, query, &parts.headers, ws),
+    })
 }
 
 fn wants_websocket(headers: &HeaderMap) -> bool {

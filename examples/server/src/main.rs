@@ -8,7 +8,9 @@
 
 mod command;
 mod config;
+mod deflate;
 mod echo;
+mod frame;
 mod http;
 mod hub;
 mod shutdown;

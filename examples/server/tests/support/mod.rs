@@ -21,6 +21,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// instead of hanging it.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// The `Sec-WebSocket-Key` raw upgrades send: RFC 6455's example, whose
+/// `Sec-WebSocket-Accept` is [`RAW_UPGRADE_ACCEPT`].
+pub const RAW_UPGRADE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const RAW_UPGRADE_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A running server; killed and reaped on drop, including when a test panics.
@@ -145,13 +150,25 @@ impl Server {
     /// Performs a raw WebSocket upgrade handshake and returns only the
     /// response head, to inspect headers a compliant client would reject.
     pub async fn raw_upgrade(&self, path: &str, protocols: Option<&str>) -> HttpResponse {
+        let protocols = protocols.map(|p| ("Sec-WebSocket-Protocol", p));
+        let headers: Vec<_> = protocols.into_iter().collect();
+        self.raw_upgrade_with(path, &headers).await.1
+    }
+
+    /// Raw upgrade handshake with extra request headers; returns the open
+    /// stream (positioned right after the response head) and the head.
+    pub async fn raw_upgrade_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (TcpStream, HttpResponse) {
         let mut head = format!(
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n\
              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             Sec-WebSocket-Key: {RAW_UPGRADE_KEY}\r\n"
         );
-        if let Some(protocols) = protocols {
-            head.push_str(&format!("Sec-WebSocket-Protocol: {protocols}\r\n"));
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         let mut stream = self.tcp().await;
@@ -167,7 +184,7 @@ impl Server {
             assert!(n == 1, "connection closed during handshake");
             raw.push(byte[0]);
         }
-        HttpResponse::parse(&raw, false)
+        (stream, HttpResponse::parse(&raw, false))
     }
 
     async fn tcp(&self) -> TcpStream {

@@ -62,7 +62,14 @@ try {
     await server.stop();
   }
 
-  await run('node', ['--test', '--test-concurrency=1', 'tests/e2e/', 'tests/e2e-multitab/', 'tests/packaging/']);
+  await run('node', [
+    '--test',
+    '--test-concurrency=1',
+    'tests/e2e/',
+    'tests/e2e-multitab/',
+    'tests/differential/',
+    'tests/packaging/',
+  ]);
   await run('node', ['bench/run.mjs', '--quick']);
 } catch (error) {
   failure = error;

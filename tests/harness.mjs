@@ -216,7 +216,9 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
       child.kill('SIGTERM');
       await within(exited, 5000, 'chromium to exit after SIGTERM');
     }
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+    // Chromium's helper processes may still be writing to the profile for a moment after the
+    // browser process exits: retry (ENOTEMPTY) for up to 5 s rather than fail the cleanup.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 50, retryDelay: 100 });
   };
   try {
     const endpoint = await within(
@@ -274,8 +276,12 @@ export async function startServerAndBrowser({ skip = false, launch } = {}) {
 
 /** Stops what startServerAndBrowser started: the browser, then the server. */
 export async function stopServerAndBrowser({ server, browser }) {
-  await browser?.close();
-  await server?.stop();
+  try {
+    await browser?.close();
+  } finally {
+    // Whatever happened to the browser, the server must stop, or it keeps the test process alive.
+    await server?.stop();
+  }
 }
 
 /**

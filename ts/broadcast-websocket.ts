@@ -7,10 +7,12 @@ import type { BroadcastWebsocketOptions, Election, Link, LinkHandler, Status } f
 import { facade, resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
+  checkProtocols,
+  convertProtocols,
   domError,
+  domString,
   isArrayBuffer,
   isBlob,
-  parseProtocols,
   parseWebSocketUrl,
   toUsvString,
   utf8Length,
@@ -114,10 +116,10 @@ function defaultScope(url: string, protocols: string[]): string {
  * same-origin tab, iframe and widget, and held by a Rust/WASM worker.
  */
 export class BroadcastWebsocket extends EventTarget implements WebSocket {
-  static readonly CONNECTING = CONNECTING;
-  static readonly OPEN = OPEN;
-  static readonly CLOSING = CLOSING;
-  static readonly CLOSED = CLOSED;
+  declare static readonly CONNECTING: typeof CONNECTING;
+  declare static readonly OPEN: typeof OPEN;
+  declare static readonly CLOSING: typeof CLOSING;
+  declare static readonly CLOSED: typeof CLOSED;
   declare readonly CONNECTING: typeof CONNECTING;
   declare readonly OPEN: typeof OPEN;
   declare readonly CLOSING: typeof CLOSING;
@@ -159,9 +161,12 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     if (arguments.length < 1) {
       throw new TypeError(`Failed to construct '${CLASS}': 1 argument required, but only 0 present.`);
     }
+    // Every argument is converted before any is checked, as natively.
+    const urlText = domString(url);
     const options = resolveOptions(protocolsOrOptions);
-    const target = parseWebSocketUrl(url, CLASS);
-    const protocols = parseProtocols(options.protocols, CLASS);
+    const offered = convertProtocols(options.protocols);
+    const target = parseWebSocketUrl(urlText, CLASS);
+    const protocols = checkProtocols(offered, CLASS);
     const scope = optionalString(options, 'scope');
     const workerUrl = optionalString(options, 'workerUrl');
     const timeoutMs = milliseconds(options, 'workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
@@ -227,8 +232,9 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   }
 
   set binaryType(value: BinaryType) {
-    // Like the native enum attribute: other values are ignored.
-    if (value === 'blob' || value === 'arraybuffer') this.#binaryType = value;
+    // Like the native enum attribute: converted to a string, other values ignored.
+    const text = domString(value);
+    if (text === 'blob' || text === 'arraybuffer') this.#binaryType = text;
   }
 
   get onopen(): ((this: WebSocket, event: Event) => unknown) | null {
@@ -268,9 +274,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     if (arguments.length < 1) {
       throw new TypeError(`Failed to execute 'send' on '${CLASS}': 1 argument required, but only 0 present.`);
     }
-    if (this.#readyState === CONNECTING) {
-      throw domError(`Failed to execute 'send' on '${CLASS}': Still in CONNECTING state.`, 'InvalidStateError');
-    }
     let payload: string | ArrayBuffer | Blob;
     let size: number;
     if (isArrayBuffer(data)) {
@@ -287,6 +290,10 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     } else {
       payload = toUsvString(data);
       size = utf8Length(payload);
+    }
+    // The argument is converted first: a Symbol throws a TypeError even while connecting.
+    if (this.#readyState === CONNECTING) {
+      throw domError(`Failed to execute 'send' on '${CLASS}': Still in CONNECTING state.`, 'InvalidStateError');
     }
     if (this.#readyState !== OPEN || this.#link === undefined) {
       this.#bytesAfterClose += size;
@@ -471,13 +478,18 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     }
     const created: HandlerEntry = {
       value,
-      listener: (event) => Reflect.apply(created.value as (event: Event) => unknown, this, [event]),
+      // A non-callable object is kept as the attribute's value but, as natively, never called.
+      listener: (event) => {
+        if (typeof created.value === 'function') Reflect.apply(created.value, this, [event]);
+      },
     };
     this.#handlers.set(type, created);
     this.addEventListener(type, created.listener);
   }
 }
 
+// Read-only constants on the class and its prototype, as natively (assigning throws in strict mode).
 for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED })) {
+  Object.defineProperty(BroadcastWebsocket, name, { value, enumerable: true });
   Object.defineProperty(BroadcastWebsocket.prototype, name, { value, enumerable: true });
 }

@@ -9,9 +9,13 @@ export function domError(
   return new DOMException(message, name);
 }
 
-/** Parses a WebSocket URL: resolves it, maps http(s) to ws(s), refuses other schemes and fragments. */
-export function parseWebSocketUrl(url: unknown, className: string): URL {
-  const text = String(url);
+/** WebIDL `DOMString`: like String(), but a Symbol throws a TypeError, as natively. */
+export function domString(value: unknown): string {
+  return `${value as string}`;
+}
+
+/** Parses a WebSocket URL (already converted): resolves it, maps http(s) to ws(s), refuses other schemes and fragments. */
+export function parseWebSocketUrl(text: string, className: string): URL {
   const base = globalThis.document?.baseURI ?? globalThis.location?.href;
   let parsed: URL;
   try {
@@ -41,13 +45,16 @@ export function parseWebSocketUrl(url: unknown, className: string): URL {
 // RFC 7230 token characters: visible ASCII except separators.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** Converts and checks subprotocols as `new WebSocket(url, protocols)` does. */
-export function parseProtocols(protocols: unknown, className: string): string[] {
+/** Converts subprotocols as `new WebSocket(url, protocols)` does: a sequence or one string. */
+export function convertProtocols(protocols: unknown): string[] {
   if (protocols === undefined) return [];
-  const list =
-    typeof protocols === 'object' && protocols !== null && Symbol.iterator in protocols
-      ? Array.from(protocols as Iterable<unknown>, String)
-      : [String(protocols)];
+  return typeof protocols === 'object' && protocols !== null && Symbol.iterator in protocols
+    ? Array.from(protocols as Iterable<unknown>, domString)
+    : [domString(protocols)];
+}
+
+/** Checks converted subprotocols: tokens, no duplicates. */
+export function checkProtocols(list: string[], className: string): string[] {
   const seen = new Set<string>();
   for (const protocol of list) {
     if (!TOKEN.test(protocol)) {
@@ -61,21 +68,16 @@ export function parseProtocols(protocols: unknown, className: string): string[] 
   return list;
 }
 
-/** WebIDL `[Clamp] unsigned short`. */
+/** `[Clamp] unsigned short` as Chromium converts it: NaN is 0, fractions are truncated. */
 export function clampUnsignedShort(value: unknown): number {
   const number = Number(value);
   if (Number.isNaN(number)) return 0;
-  const clamped = Math.min(Math.max(number, 0), 65535);
-  const floor = Math.floor(clamped);
-  const fraction = clamped - floor;
-  // Round half to even, as WebIDL's [Clamp] does.
-  if (fraction > 0.5 || (fraction === 0.5 && floor % 2 === 1)) return floor + 1;
-  return floor;
+  return Math.trunc(Math.min(Math.max(number, 0), 65535));
 }
 
 /** WebIDL `USVString`: lone surrogates become U+FFFD. */
 export function toUsvString(value: unknown): string {
-  const text = String(value);
+  const text = domString(value);
   return text.toWellFormed
     ? text.toWellFormed()
     : text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
@@ -97,11 +99,16 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-/** `close(code, reason)` argument checks, in the native order: code first. */
+/**
+ * `close(code, reason)`: both arguments converted first, then checked, code first. As in
+ * Chromium, trailing `undefined`s are absent arguments, but an `undefined` code before a
+ * reason is converted (to 0, an invalid code).
+ */
 export function checkClose(code: unknown, reason: unknown, className: string): { code?: number; reason: string } {
-  let checkedCode: number | undefined;
-  if (code !== undefined) {
-    checkedCode = clampUnsignedShort(code);
+  const codePresent = code !== undefined || reason !== undefined;
+  const checkedCode = codePresent ? clampUnsignedShort(code) : undefined;
+  const checkedReason = reason === undefined ? '' : toUsvString(reason);
+  if (checkedCode !== undefined) {
     if (checkedCode !== 1000 && !(checkedCode >= 3000 && checkedCode <= 4999)) {
       throw domError(
         `Failed to execute 'close' on '${className}': The close code must be either 1000, or between 3000 and 4999. ${checkedCode} is neither.`,
@@ -109,7 +116,6 @@ export function checkClose(code: unknown, reason: unknown, className: string): {
       );
     }
   }
-  const checkedReason = reason === undefined ? '' : toUsvString(reason);
   if (utf8Length(checkedReason) > 123) {
     throw domError(
       `Failed to execute 'close' on '${className}': The close reason must not be greater than 123 UTF-8 bytes.`,

@@ -34,8 +34,12 @@ before(async () => {
   chrome = await launchBrowserOverCdp();
 });
 after(async () => {
-  await chrome?.close();
-  await server?.stop();
+  try {
+    await chrome?.close();
+  } finally {
+    // Whatever happened to the browser, the server must stop, or it keeps this process alive.
+    await server?.stop();
+  }
 });
 
 const TABS = 3;

@@ -108,6 +108,8 @@ pub(crate) struct Scope<I, P> {
     /// Code and reason of the last `close()`, for the socket's close.
     last_close: Option<(Option<u16>, String)>,
     idle_since: Option<u64>,
+    /// Set when the scope ended holding the lock it must keep a little longer.
+    release_lock_at: Option<u64>,
     zombie: bool,
     reported: Option<Leadership>,
     ended: bool,
@@ -146,6 +148,7 @@ where
             socket: None,
             last_close: None,
             idle_since: None,
+            release_lock_at: None,
             zombie: false,
             reported: None,
             ended: false,
@@ -164,6 +167,12 @@ where
 
     pub fn is_ended(&self) -> bool {
         self.ended
+    }
+
+    /// When an ended scope's tab gives its leader lock back, if it kept it
+    /// past the end (see `end`).
+    pub fn release_lock_at(&self) -> Option<u64> {
+        self.release_lock_at
     }
 
     pub fn has_member(&self, instance: I) -> bool {
@@ -914,6 +923,7 @@ where
     /// The scope ends in this tab: instances still here get `info` as their
     /// final close; the lock and the bus are let go.
     fn end(&mut self, ctx: &mut Ctx<I, P>, info: Option<CloseInfo>) {
+        let final_close_of_socket = info.is_some();
         if let Some(info) = info {
             for member in std::mem::take(&mut self.members) {
                 self.deliver(ctx, member.id, final_close(info.clone()));
@@ -927,12 +937,19 @@ where
                 reason: String::new(),
             });
         }
-        if self.lock != LockState::None {
-            self.lock = LockState::None;
+        if self.lock == LockState::Held && self.leading && final_close_of_socket {
+            // The socket's final close: followers must hear it before anyone
+            // can take the lock. A lock grant can overtake bus messages, and a
+            // follower granted the lock first would drop the last relayed
+            // messages and reconnect everyone instead of closing. The tab
+            // gives the lock back one heartbeat period later.
+            self.release_lock_at = Some(ctx.now + self.timing.heartbeat_ms);
+        } else if self.lock != LockState::None {
             ctx.out.push_back(Output::ReleaseLock {
                 scope: self.name.clone(),
             });
         }
+        self.lock = LockState::None;
         ctx.out.push_back(Output::CloseBus {
             scope: self.name.clone(),
         });

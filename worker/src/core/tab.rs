@@ -13,6 +13,8 @@ pub struct Tab<I, P> {
     scopes: BTreeMap<String, Scope<I, P>>,
     instances: HashMap<I, String>,
     sockets: HashMap<SocketId, String>,
+    /// Leader locks of ended scopes, kept until the given time.
+    kept_locks: Vec<(u64, String)>,
     next_socket: u64,
     outputs: VecDeque<Output<I, P>>,
 }
@@ -29,6 +31,7 @@ where
             scopes: BTreeMap::new(),
             instances: HashMap::new(),
             sockets: HashMap::new(),
+            kept_locks: Vec::new(),
             next_socket: 0,
             outputs: VecDeque::new(),
         }
@@ -46,7 +49,12 @@ where
 
     /// When [`Tab::handle_timeout`] must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.scopes.values().filter_map(Scope::next_timeout).min()
+        let kept = self.kept_locks.iter().map(|(at, _)| *at);
+        self.scopes
+            .values()
+            .filter_map(Scope::next_timeout)
+            .chain(kept)
+            .min()
     }
 
     /// How many instances the tab has.
@@ -169,6 +177,15 @@ where
 
     /// Time passed: heartbeats, timeouts, the grace period.
     pub fn handle_timeout(&mut self, now: u64) {
+        let (due, kept): (Vec<_>, Vec<_>) =
+            self.kept_locks.drain(..).partition(|(at, _)| *at <= now);
+        self.kept_locks = kept;
+        for (_, name) in due {
+            // A scope of that name joined since holds its own lock request.
+            if !self.scopes.contains_key(&name) {
+                self.outputs.push_back(Output::ReleaseLock { scope: name });
+            }
+        }
         let names: Vec<String> = self.scopes.keys().cloned().collect();
         for name in names {
             self.with_scope(now, &name, |scope, ctx| scope.timeout(ctx));
@@ -210,6 +227,7 @@ where
             next_socket,
             sockets,
             instances,
+            kept_locks,
         } = self;
         let Some(scope) = scopes.get_mut(name) else {
             return;
@@ -225,6 +243,9 @@ where
         step(scope, &mut ctx);
         scope.after_input(&mut ctx);
         if scope.is_ended() {
+            if let Some(at) = scope.release_lock_at() {
+                kept_locks.push((at, name.to_owned()));
+            }
             scopes.remove(name);
             instances.retain(|_, scope| scope != name);
         } else {

@@ -1,0 +1,70 @@
+// Every declared difference between BroadcastWebsocket's trace and the native WebSocket's, in one
+// place, one line of reason each (the source of README's deviations table). The differential test
+// fails if a trace differs in any other way, and also if a declared difference does not occur
+// exactly as declared (so a deviation that gets fixed, or changes, is noticed).
+//
+//   scenario    the scenario's name (tests/pages/differential/scenarios.js)
+//   modes       'leader' and/or 'follower'
+//   reason      why the library differs on purpose
+//   differences { key, native: {fields}, library: {fields} }: fields of one trace entry that differ;
+//               { key, only: 'native' | 'library', fields? }: an entry present in one trace only;
+//               { key, after: { native, library } }: an entry of both traces, right after another key.
+//               Keys and values are those of the normalised traces (ports as PORT, UNUSED_PORT).
+
+const BOTH = ['leader', 'follower'];
+
+export const DEVIATIONS = [
+  {
+    scenario: 'construct: plain object as second argument',
+    modes: BOTH,
+    reason: 'a plain object as second argument is read as the options, not converted to a protocol string',
+    differences: [
+      {
+        key: 'new throws("ws://127.0.0.1:PORT/echo", [object Object])',
+        native: { threw: 'SyntaxError (DOMException 12)' },
+        library: {
+          threw: null,
+          readyState: 0,
+          bufferedAmount: 0,
+          binaryType: 'blob',
+          protocol: '',
+          extensions: '',
+          url: 'ws://127.0.0.1:PORT/echo',
+        },
+      },
+    ],
+  },
+  {
+    scenario: 'events: event object properties',
+    modes: BOTH,
+    reason: 'events are dispatched by script (EventTarget.dispatchEvent), so isTrusted is false',
+    differences: ['open', 'message', 'close'].map((type) => ({
+      key: `inspect ${type}`,
+      native: { isTrusted: true },
+      library: { isTrusted: false },
+    })),
+  },
+  {
+    scenario: 'events: microtasks queued by a listener',
+    modes: BOTH,
+    reason:
+      'events are dispatched by script, so microtasks queued by a listener run after the last listener, not before the next',
+    differences: ['open', 'message', 'close'].map((type) => ({
+      key: `${type} microtask of listener A`,
+      after: { native: `${type} listener A`, library: `${type} listener B` },
+    })),
+  },
+  {
+    scenario: 'close: while the server is closing',
+    modes: ['follower'],
+    reason:
+      "a follower's close() ends only its instance at once, with its own code and reason, while the shared socket stays open",
+    differences: [
+      {
+        key: 'ws.close',
+        native: { code: 4001, reason: 'server first' },
+        library: { code: 4000, reason: 'client' },
+      },
+    ],
+  },
+];

@@ -1,0 +1,162 @@
+// Differential compatibility test: every scenario of tests/pages/differential/scenarios.js runs three
+// ways in one Chromium against the local server: `native` (the browser's WebSocket), `leader`
+// (BroadcastWebsocket, the only tab) and `follower` (BroadcastWebsocket in a tab whose connection is
+// already held by another tab of the same browser context). Each run records a trace (events,
+// calls, exceptions, readyState and properties at every step); each library trace must equal the
+// native one except for the differences declared in ./deviations.mjs, which must occur as declared.
+// Run: node --test tests/differential/   (needs dist/ and target/debug/bws-server)
+// BWS_DIFFERENTIAL_ONLY=<regexp> runs only the scenarios whose name matches; BWS_DIFFERENTIAL_DUMP=1
+// prints every trace; BWS_DIFFERENTIAL_MODES=leader (or follower) runs only that library mode.
+/* global differential -- page global (tests/pages/differential/runner.js), used inside evaluate callbacks */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, openContext, startServer, unusedPort, within } from '../harness.mjs';
+import { SCENARIOS } from '../pages/differential/scenarios.js';
+import { applyDeviations, formatEntry, normalise, traceDiff } from './compare.mjs';
+import { DEVIATIONS } from './deviations.mjs';
+
+const PAGE = '/tests/pages/differential/index.html';
+const ready = () => window.differential;
+const ALL_LIBRARY_MODES = ['leader', 'follower'];
+const LIBRARY_MODES = ALL_LIBRARY_MODES.filter(
+  (m) => !process.env.BWS_DIFFERENTIAL_MODES || process.env.BWS_DIFFERENTIAL_MODES.split(',').includes(m),
+);
+/** Upper bound for one scenario run in the page (its own waits are bounded by 5 s each). */
+const RUN_MS = 60000;
+
+let server;
+let browser;
+let env;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  env = { port: server.port, unusedPort: await unusedPort() };
+});
+
+const summary = { matched: 0, total: 0, withDeviations: 0, todo: 0, failed: [] };
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  console.log(
+    `differential: ${summary.matched} of ${summary.total} scenario × mode traces matched native` +
+      ` (${summary.withDeviations} with documented deviations)`,
+  );
+  if (summary.todo) console.log(`differential: ${summary.todo} scenario × mode runs todo`);
+  if (summary.failed.length) console.log(`differential: mismatched: ${summary.failed.join('; ')}`);
+});
+
+// Every declared deviation must name a scenario and modes that exist (a typo would silently never apply).
+for (const d of DEVIATIONS) {
+  assert.ok(
+    SCENARIOS.some((s) => s.name === d.scenario),
+    `deviations.mjs names an unknown scenario: ${d.scenario}`,
+  );
+  assert.ok(
+    d.modes.length > 0 && d.modes.every((m) => ALL_LIBRARY_MODES.includes(m)),
+    `deviations.mjs: bad modes for ${d.scenario}`,
+  );
+  assert.ok(d.reason && d.differences.length > 0, `deviations.mjs: ${d.scenario} needs a reason and differences`);
+}
+
+/**
+ * Runs scenario `name` in a fresh browser context. In follower mode another page of the context first
+ * opens (and keeps) the scenario's connections; the page under test is opened once they settled.
+ */
+async function runMode(name, mode) {
+  const ctx = await openContext(browser, server);
+  try {
+    let held = [];
+    if (mode === 'follower') {
+      const holder = await ctx.newPage(PAGE, { ready });
+      held = await within(
+        holder.evaluate((arg) => differential.hold(arg), { name, env }),
+        RUN_MS,
+        `the holder tab of ${name}`,
+      );
+    }
+    const page = await ctx.newPage(PAGE, { ready });
+    if (mode === 'follower') {
+      await page.evaluate(
+        (scopes) => differential.setHeld(scopes),
+        held.map((h) => h.scope),
+      );
+    }
+    const cls = mode === 'native' ? 'native' : 'library';
+    const result = await within(
+      page.evaluate((arg) => differential.run(arg), { name, cls, env, mode }),
+      RUN_MS,
+      `${name} (${mode})`,
+    );
+    return { ...result, entries: normalise(result.entries, env), held };
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** What else a library run must satisfy: the runner did not fail, and each instance had the intended role. */
+function checkRole(run, mode) {
+  const problems = [];
+  if (run.failure) problems.push(`the scenario threw in the page: ${run.failure}`);
+  for (const [name, roles] of Object.entries(run.meta.isLeaderAtOpen)) {
+    const want = mode === 'leader';
+    if (roles.some((r) => r !== want)) {
+      problems.push(`${name} opened with isLeader ${roles}, expected ${want} (${mode})`);
+    }
+  }
+  if (run.meta.unheld.length) {
+    problems.push(`follower scopes the other tab did not hold: ${run.meta.unheld.join(', ')}`);
+  }
+  const notHeld = run.held.filter((h) => h.state === 'open' && !h.isLeader);
+  if (notHeld.length) problems.push(`the holder tab was not the leader of: ${notHeld.map((h) => h.scope).join(', ')}`);
+  return problems;
+}
+
+function dump(name, mode, lines) {
+  if (process.env.BWS_DIFFERENTIAL_DUMP) console.log(`--- ${name} (${mode})\n${lines.join('\n')}`);
+}
+
+const hasDeflate = (entries) => entries.some((e) => /permessage-deflate/.test(e.extensions ?? ''));
+
+describe('differential: BroadcastWebsocket vs the native WebSocket', () => {
+  const only = process.env.BWS_DIFFERENTIAL_ONLY ? new RegExp(process.env.BWS_DIFFERENTIAL_ONLY) : null;
+  for (const scenario of SCENARIOS.filter((s) => !only || only.test(s.name))) {
+    test(scenario.name, async (t) => {
+      const native = await runMode(scenario.name, 'native');
+      assert.equal(native.failure, null, `the scenario threw in the page (native): ${native.failure}`);
+      if (scenario.needs === 'deflate' && !hasDeflate(native.entries)) {
+        summary.todo += LIBRARY_MODES.length;
+        t.todo('the server does not negotiate permessage-deflate yet (?deflate=1): extensions stay empty');
+        return;
+      }
+      const nativeLines = native.entries.map(formatEntry);
+      dump(scenario.name, 'native', nativeLines);
+      for (const mode of LIBRARY_MODES) {
+        await t.test(mode, async () => {
+          summary.total++;
+          const run = await runMode(scenario.name, mode);
+          dump(scenario.name, mode, run.entries.map(formatEntry));
+          const declared = DEVIATIONS.filter((d) => d.scenario === scenario.name && d.modes.includes(mode));
+          const differences = declared.flatMap((d) => d.differences);
+          const applied = applyDeviations(native.entries, run.entries, differences);
+          const problems = [...checkRole(run, mode), ...applied.problems];
+          const diff = traceDiff(
+            applied.native.map(formatEntry),
+            applied.library.map(formatEntry),
+            `${scenario.name} — ${mode}`,
+          );
+          if (diff || problems.length) {
+            summary.failed.push(`${scenario.name} (${mode})`);
+            const full = [
+              ...problems,
+              diff ?? '',
+              `native trace:\n${nativeLines.map((l, k) => `  ${String(k + 1).padStart(3)}  ${l}`).join('\n')}`,
+            ];
+            assert.fail(full.filter(Boolean).join('\n'));
+          }
+          summary.matched++;
+          if (declared.length) summary.withDeviations++;
+        });
+      }
+    });
+  }
+});

@@ -208,17 +208,21 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
       ...extraArgs,
       'about:blank',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group, so that stop() ends Chromium's helper processes with it.
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   const exited = once(child, 'exit');
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      process.kill(-child.pid, 'SIGTERM');
       await within(exited, 5000, 'chromium to exit after SIGTERM');
     }
-    // Chromium's helper processes may still be writing to the profile for a moment after the
-    // browser process exits: retry (ENOTEMPTY) for up to 5 s rather than fail the cleanup.
-    rmSync(profile, { recursive: true, force: true, maxRetries: 50, retryDelay: 100 });
+    try {
+      // Helpers that outlive the browser process for a moment may still write to the profile.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 50, retryDelay: 100 });
+    } catch (error) {
+      console.warn(`could not remove the Chromium profile ${profile}: ${error.message}`);
+    }
   };
   try {
     const endpoint = await within(

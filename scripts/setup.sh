@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and only what is missing, so it is
 # cheap to run every time: the wasm32 target, the wasm-bindgen CLI of exactly
-# the crate's version, wasm-pack, Debian's Chromium and ChromeDriver, and the
+# the crate's version, wasm-pack, Debian's Chromium, ChromeDriver and Redis, and the
 # npm dependencies (which bring wasm-opt, Playwright's driver and tsup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +33,12 @@ if ! wasm-pack --version 2>/dev/null | grep -qx "wasm-pack $WASM_PACK_VERSION"; 
   cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  step "installing Debian's chromium and chromium-driver"
+# redis-server: the server's Redis tests start their own on a loopback port.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/redis-server ]; then
+  step "installing Debian's chromium, chromium-driver and redis-server"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
-  apt-get install -y chromium chromium-driver
+  apt-get install -y chromium chromium-driver redis-server
 fi
 
 # npm ci only when the lockfile changed since the last install.

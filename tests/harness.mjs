@@ -18,7 +18,8 @@ export const isNative = TEST_CLASS === 'native';
 /** Pass as `{ skip: libraryOnly }` to tests that exercise API the native WebSocket lacks. */
 export const libraryOnly = isNative ? 'library-only (BWS_E2E_CLASS=native)' : false;
 
-const SERVER_BIN = process.env.BWS_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/bws-server');
+/** The bws-server binary: $BWS_SERVER_BIN (read at each start, so the bench can pick a release build) or the debug build. */
+export const serverBin = () => process.env.BWS_SERVER_BIN || path.join(REPO_ROOT, 'target/debug/bws-server');
 
 /** Rejects after `ms` with a message naming what was awaited. */
 export function within(promise, ms, what) {
@@ -30,15 +31,18 @@ export function within(promise, ms, what) {
 }
 
 /**
- * Spawns bws-server on an ephemeral port serving `staticDir` (the repo root by default).
- * stop() signals only this child's PID and waits for it to exit.
+ * Spawns bws-server on an ephemeral port serving `staticDir` (the repo root by default), with `env`
+ * added to its environment (e.g. PERSISTENT_CHANNELS). stop() signals only this child's PID and
+ * waits for it to exit.
  */
-export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000 } = {}) {
-  if (!existsSync(SERVER_BIN)) {
-    throw new Error(`${SERVER_BIN} not found: run \`cargo build -p bws-server\` (or set BWS_SERVER_BIN)`);
+export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000, env = {} } = {}) {
+  const bin = serverBin();
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} not found: run \`cargo build -p bws-server\` (or set BWS_SERVER_BIN)`);
   }
-  const child = spawn(SERVER_BIN, ['--port', '0', '--static-dir', staticDir], {
+  const child = spawn(bin, ['--port', '0', '--static-dir', staticDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -78,14 +82,14 @@ export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000 } =
       if (!res.ok) throw new Error(`/stats answered ${res.status}`);
       return res.json();
     },
-    /** POST /broadcast: a string becomes a text frame, a Buffer a binary frame. */
+    /** POST /echo/broadcast: a string becomes a text frame, a Buffer a binary frame. */
     async broadcast(body) {
       const binary = typeof body !== 'string';
-      const res = await fetch(`${origin}/broadcast${binary ? '?binary=1' : ''}`, {
+      const res = await fetch(`${origin}/echo/broadcast${binary ? '?binary=1' : ''}`, {
         method: 'POST',
         body,
       });
-      if (!res.ok) throw new Error(`/broadcast answered ${res.status}`);
+      if (!res.ok) throw new Error(`/echo/broadcast answered ${res.status}`);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -336,7 +340,8 @@ export async function openPage(browser, server, pagePath = '/tests/pages/blank.h
  * BroadcastChannel and Web Locks reach across them (openPage isolates every page instead).
  * Returns { context, newPage(pagePath, opts), close() }. newPage returns the openPage wrapper shape
  * ({ page, errors, evaluate, waitForFunction, close }) plus frame(name): the same wrapper for the
- * child <iframe name=...> of that page, waiting for its setup.js too. `opts.ready` is an extra
+ * child <iframe name=...> of that page, waiting for its setup.js too (unless `waitForSetup` is false,
+ * as for the page). `opts.ready` is an extra
  * page-side readiness predicate (e.g. `() => window.mt`). With `{ context, newPage }` (e.g. those of
  * launchBrowserOverCdp) pages are opened there, by newPage(), instead of in a new context.
  */
@@ -389,7 +394,9 @@ export async function openContext(browser, server, { context: existing, newPage:
           await new Promise((r) => setTimeout(r, 20)); // poll interval, bounded by the deadline above
         }
         const fw = wrap(frame, page, errors, () => page.close());
-        await waitReady(fw, frameOpts.ready ?? ready);
+        const frameReady = frameOpts.ready ?? ready;
+        if (frameOpts.waitForSetup ?? waitForSetup) await waitReady(fw, frameReady);
+        else if (frameReady) await fw.waitForFunction(frameReady, undefined, 10000);
         return fw;
       };
       if (waitForSetup) {

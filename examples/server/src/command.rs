@@ -19,6 +19,16 @@ pub enum Command<'a> {
     Broadcast(&'a str),
     /// `__bws:burst N SIZE`
     Burst { count: usize, size: usize },
+    /// `__bws:stamp TEXT`: the bench's outbound probe, answered to the sender
+    /// with the time the server read it.
+    Stamp(&'a str),
+    /// `__bws:stream RATE N SIZE`: the bench's inbound source, N frames
+    /// broadcast at RATE per second, each stamped with its send time.
+    Stream {
+        rate: u32,
+        count: usize,
+        size: usize,
+    },
     /// A known command with arguments it cannot use; carries the error text.
     Invalid(&'static str),
     /// Anything else after the prefix.
@@ -37,6 +47,8 @@ pub fn parse(text: &str) -> Option<Command<'_>> {
         "drop" => Command::Drop,
         "broadcast" => Command::Broadcast(args),
         "burst" => parse_burst(args),
+        "stamp" => Command::Stamp(args),
+        "stream" => parse_stream(args),
         _ => Command::Unknown,
     })
 }
@@ -69,10 +81,48 @@ fn parse_burst(args: &str) -> Command<'_> {
     }
 }
 
+fn parse_stream(args: &str) -> Command<'_> {
+    let mut parts = args.split_whitespace();
+    let parsed = (|| {
+        let rate: u32 = parts.next()?.parse().ok()?;
+        let count: usize = parts.next()?.parse().ok()?;
+        let size: usize = parts.next()?.parse().ok()?;
+        (parts.next().is_none() && rate > 0).then_some((rate, count, size))
+    })();
+    match parsed {
+        Some((rate, count, size))
+            if count
+                .checked_mul(size.max(1))
+                .is_some_and(|b| b <= MAX_BURST_BYTES) =>
+        {
+            Command::Stream { rate, count, size }
+        }
+        Some(_) => Command::Invalid("stream too large"),
+        None => Command::Invalid("usage: __bws:stream RATE N SIZE"),
+    }
+}
+
+/// Microseconds since the Unix epoch: the clock browsers read as
+/// `performance.timeOrigin + performance.now()` on the same machine.
+pub fn epoch_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The `i`-th frame of a stream: `"<i>:<send time in µs>:"` padded with `x`
+/// up to `size` bytes.
+pub fn stream_frame(index: usize, size: usize) -> String {
+    burst_frame_with(format!("{index}:{}:", epoch_micros()), size)
+}
+
 /// The `i`-th frame of a burst: `"<i>:"` padded with `x` up to `size` bytes
 /// (never truncated, so the index survives even when `size` is tiny).
 pub fn burst_frame(index: usize, size: usize) -> String {
-    let mut frame = format!("{index}:");
+    burst_frame_with(format!("{index}:"), size)
+}
+
+fn burst_frame_with(mut frame: String, size: usize) -> String {
     if frame.len() < size {
         frame.extend(std::iter::repeat_n('x', size - frame.len()));
     }
@@ -148,6 +198,23 @@ mod tests {
         assert!(matches!(parse("__bws:burst 10"), Some(Command::Invalid(_))));
         assert!(matches!(
             parse("__bws:burst 100000 100000000"),
+            Some(Command::Invalid(_))
+        ));
+        assert_eq!(parse("__bws:stamp a b"), Some(Command::Stamp("a b")));
+        assert_eq!(
+            parse("__bws:stream 100 5 64"),
+            Some(Command::Stream {
+                rate: 100,
+                count: 5,
+                size: 64
+            })
+        );
+        assert!(matches!(
+            parse("__bws:stream 0 5 64"),
+            Some(Command::Invalid(_))
+        ));
+        assert!(matches!(
+            parse("__bws:stream 100 5"),
             Some(Command::Invalid(_))
         ));
         assert_eq!(parse("__bws:nope"), Some(Command::Unknown));

@@ -195,6 +195,25 @@ pub async fn run<S: Transport>(socket: S, stats: Arc<Stats>, hub: Arc<Hub>, echo
     }
 }
 
+/// Broadcasts `count` stamped frames to every echo client, paced at `rate`
+/// per second in 1 ms ticks, so latency is measured under a steady load
+/// rather than after a burst's queueing.
+async fn stream(hub: Arc<Hub>, rate: u32, count: usize, size: usize) {
+    let start = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0;
+    while sent < count {
+        ticks.tick().await;
+        // Catch up to where the schedule says we should be.
+        let due = (start.elapsed().as_micros() as usize * rate as usize / 1_000_000 + 1).min(count);
+        for index in sent..due {
+            hub.broadcast(&Message::text(command::stream_frame(index, size)));
+        }
+        sent = sent.max(due);
+    }
+}
+
 async fn shutting_down(flag: &mut watch::Receiver<bool>) {
     // The sender lives in the Hub we hold, so an error cannot occur; if it
     // did, treating it as "shut down" is the safe reading.
@@ -254,6 +273,17 @@ impl<S: Transport> Session<S> {
                 return Flow::Continue;
             }
             Command::Burst { count, size } => return self.burst(count, size).await,
+            Command::Stamp(text) => {
+                format!(
+                    "{}stamp {} {text}",
+                    command::PREFIX,
+                    command::epoch_micros()
+                )
+            }
+            Command::Stream { rate, count, size } => {
+                tokio::spawn(stream(Arc::clone(&self.hub), rate, count, size));
+                return Flow::Continue;
+            }
             Command::Invalid(why) => format!("{}error {why}", command::PREFIX),
             Command::Unknown => format!("{}error unknown command", command::PREFIX),
         };

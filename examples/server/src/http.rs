@@ -1,72 +1,132 @@
-//! HTTP routing: health/stats/broadcast endpoints, the WebSocket routes, and
-//! optional static files for browser tests and the demo.
+//! HTTP routing: health/stats/broadcast endpoints, the channels WebSocket
+//! (`/ws`), the test echo WebSocket (`/echo`, `/`) with its raw broadcast,
+//! and optional static files for browser tests and the demo.
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::Message;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::map_response;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use hyper::upgrade::OnUpgrade;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
 
+use crate::channels::routes::{self as channel_routes, Channels};
+use crate::cors;
 use crate::deflate;
 use crate::echo::{self, EchoQuery};
 use crate::hub::Hub;
-use crate::stats::Stats;
+use crate::stats::{Snapshot, Stats};
 
-/// `POST /broadcast` bodies may be as large as WebSocket messages in tests.
-const MAX_BROADCAST_BYTES: usize = 16 * 1024 * 1024;
+/// `POST /echo/broadcast` bodies may be as large as echo messages in tests.
+const MAX_ECHO_BROADCAST_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The echo endpoints' counters (the top-level `/stats` fields).
     pub stats: Arc<Stats>,
     pub hub: Arc<Hub>,
+    pub channels: Channels,
     pub static_dir: Option<ServeDir>,
 }
 
 pub fn router(state: AppState) -> Router {
-    // Test pages are often served from another origin (e.g. a wasm test
-    // runner), so the JSON endpoints allow any origin.
+    // CORS_ORIGIN decides which pages may read these (`*` by default: test
+    // pages are often served from another origin, e.g. a wasm test runner).
+    let post_limit = state.channels.broker.limits.max_message_bytes;
     let api = Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats))
         .route(
             "/broadcast",
-            post(broadcast)
-                .options(preflight)
-                .layer(DefaultBodyLimit::max(MAX_BROADCAST_BYTES)),
+            post(channel_routes::broadcast).layer(DefaultBodyLimit::max(post_limit)),
         )
-        .layer(map_response(allow_any_origin));
+        .route(
+            "/echo/broadcast",
+            post(echo_broadcast).layer(DefaultBodyLimit::max(MAX_ECHO_BROADCAST_BYTES)),
+        )
+        .layer(from_fn_with_state(
+            state.channels.origins.clone(),
+            cors::middleware,
+        ));
 
     Router::new()
         .merge(api)
+        .route("/ws", get(channel_routes::websocket))
         .route("/echo", any(echo_endpoint))
         .route("/", any(root))
         .fallback(static_files)
         .with_state(state)
 }
 
-async fn allow_any_origin(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+/// The body of every 4xx/5xx the API answers itself.
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": code, "message": message })),
+    )
+        .into_response()
 }
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// `GET /stats`: this instance's figures. The top-level counters are the
+/// echo endpoints' (browser tests poll `connections`); `channels` is the
+/// broadcast service's.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatsBody {
+    #[serde(flatten)]
+    echo: Snapshot,
+    instance_id: String,
+    mode: &'static str,
+    channels: ChannelStats,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelStats {
+    connections: u64,
+    total_connections: u64,
+    /// Frames received from `/ws` clients.
+    messages_in: u64,
+    /// Frames sent to `/ws` clients (messages, acks, errors, pings).
+    messages_out: u64,
+    /// Broadcasts this instance accepted, from WebSockets and HTTP.
+    broadcasts: u64,
+    /// `message` frames written to this instance's sockets.
+    delivered: u64,
+    subscriptions: std::collections::BTreeMap<String, usize>,
+}
+
 async fn stats(State(state): State<AppState>) -> impl IntoResponse {
-    Json(state.stats.snapshot())
+    let channels = &state.channels;
+    let sockets = channels.stats.snapshot();
+    let broker = &channels.broker;
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    Json(StatsBody {
+        echo: state.stats.snapshot(),
+        instance_id: channels.instance.to_string(),
+        mode: broker.mode(),
+        channels: ChannelStats {
+            connections: sockets.connections,
+            total_connections: sockets.total_connections,
+            messages_in: sockets.messages_in,
+            messages_out: sockets.messages_out,
+            broadcasts: broker.broadcasts.load(relaxed),
+            delivered: broker.delivered.load(relaxed),
+            subscriptions: broker.hub.subscriptions(),
+        },
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,42 +134,34 @@ struct BroadcastQuery {
     binary: Option<String>,
 }
 
-async fn broadcast(
+/// `POST /echo/broadcast`: the raw body to every echo socket (test helper).
+async fn echo_broadcast(
     State(state): State<AppState>,
     Query(query): Query<BroadcastQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return json_error(rejection.status(), "bad_request", &rejection.body_text())
+        }
+    };
     let message = if matches!(query.binary.as_deref(), Some("1" | "true")) {
         Message::Binary(body)
     } else {
         match String::from_utf8(body.into()) {
             Ok(text) => Message::text(text),
             Err(_) => {
-                return (StatusCode::BAD_REQUEST, "body is not valid UTF-8").into_response();
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "body is not valid UTF-8",
+                );
             }
         }
     };
     let delivered = state.hub.broadcast(&message);
     Json(serde_json::json!({ "delivered": delivered })).into_response()
-}
-
-/// Lets browsers POST non-"simple" bodies (e.g. `application/octet-stream`).
-async fn preflight(headers: HeaderMap) -> Response {
-    let allow_headers = headers
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("content-type"));
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            ),
-            (header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers),
-        ],
-    )
-        .into_response()
 }
 
 async fn echo_endpoint(

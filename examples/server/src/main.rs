@@ -1,18 +1,22 @@
-//! `bws-server`: local WebSocket + HTTP server for broadcast-websocket's
-//! browser tests and demo. This module reads the configuration, binds,
-//! announces the port, and orchestrates a clean shutdown.
+//! `bws-server`: the broadcast service (channels over WebSocket, HTTP API,
+//! optional Redis fan-out) and the echo endpoints broadcast-websocket's
+//! browser tests use. This module reads the configuration, binds, announces
+//! the port, and orchestrates a clean shutdown.
 
 #![deny(clippy::all)]
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+mod channels;
 mod command;
 mod config;
+mod cors;
 mod deflate;
 mod echo;
 mod frame;
 mod http;
 mod hub;
+mod log;
 mod shutdown;
 mod stats;
 
@@ -22,11 +26,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
+use crate::channels::broker::Broker;
+use crate::channels::routes::Channels;
+use crate::channels::session::Phase;
 use crate::config::{Config, Parsed};
 use crate::http::AppState;
 use crate::hub::Hub;
+use crate::log::{log, redact_url};
 use crate::shutdown::Signals;
 use crate::stats::Stats;
 
@@ -37,8 +46,8 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(1200);
 const HTTP_DRAIN_GRACE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
-    let config = match config::parse(std::env::args().skip(1), std::env::var("PORT").ok()) {
-        Ok(Parsed::Run(config)) => config,
+    let config = match config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(Parsed::Run(config)) => *config,
         Ok(Parsed::Help) => {
             println!("{}", config::USAGE);
             return ExitCode::SUCCESS;
@@ -49,10 +58,12 @@ fn main() -> ExitCode {
         }
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    log::set_level(config.log_level);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("bws-server: cannot start runtime: {err}");
@@ -83,9 +94,24 @@ async fn run(config: Config) -> Result<(), String> {
         Some(dir) => Some(ServeDir::new(dir)),
         None => None,
     };
+    let instance = instance_id();
+    let broker = Broker::start(
+        config.channels.clone(),
+        config.redis_url.as_deref(),
+        &instance,
+    )
+    .await?;
+    let channels = Channels {
+        broker: Arc::new(broker),
+        stats: Arc::new(Stats::default()),
+        phase: Arc::new(watch::Sender::new(Phase::Running)),
+        origins: config.cors.clone(),
+        instance: instance.as_str().into(),
+    };
     let state = AppState {
         stats: Arc::new(Stats::default()),
         hub: Arc::new(Hub::default()),
+        channels: channels.clone(),
         static_dir,
     };
 
@@ -110,6 +136,11 @@ async fn run(config: Config) -> Result<(), String> {
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     drop(stdout);
+    let mode = match &config.redis_url {
+        Some(url) => format!("redis at {}", redact_url(url)),
+        None => "memory".into(),
+    };
+    log!(Info, "instance {instance}, {mode}, cors {:?}", config.cors);
 
     tokio::select! {
         () = signals.recv() => {}
@@ -122,12 +153,19 @@ async fn run(config: Config) -> Result<(), String> {
         }
     }
 
-    // One flag stops the accept loop and tells every socket to send 1001.
+    // One flag stops the accept loop and tells every echo socket to send
+    // 1001. Channel sockets stop reading, the broker stops admitting and
+    // waits for what it admitted to be queued, then the sockets write their
+    // queues and close with 1001.
+    log!(Info, "shutting down");
     state.hub.begin_shutdown();
-    if tokio::time::timeout(SOCKET_CLOSE_GRACE, state.stats.wait_idle())
-        .await
-        .is_err()
-    {
+    channels.phase.send_replace(Phase::Stopping);
+    channels.broker.close(config.shutdown_grace).await;
+    channels.phase.send_replace(Phase::Draining);
+    let echo_closed = tokio::time::timeout(SOCKET_CLOSE_GRACE, state.stats.wait_idle());
+    let channels_closed = tokio::time::timeout(config.shutdown_grace, channels.stats.wait_idle());
+    let (echo_closed, channels_closed) = tokio::join!(echo_closed, channels_closed);
+    if echo_closed.is_err() || channels_closed.is_err() {
         eprintln!("bws-server: some WebSockets did not finish closing; exiting anyway");
     }
     // Idle keep-alive connections close at once; only half-sent requests or
@@ -135,4 +173,13 @@ async fn run(config: Config) -> Result<(), String> {
     // worth delaying the exit for.
     let _ = tokio::time::timeout(HTTP_DRAIN_GRACE, server).await;
     Ok(())
+}
+
+/// A random id naming this process in `/stats` and in Redis fan-out traffic
+/// (std's hasher keys are random per process; no extra crate needed).
+fn instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }

@@ -1,4 +1,5 @@
-//! Server-wide counters behind `GET /stats`, plus an RAII guard that keeps the
+//! Connection and message counters behind `GET /stats` (one set for the echo
+//! endpoints, one for `/ws`), plus an RAII guard that keeps the
 //! open-connection count honest on every exit path of a socket task.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -265,8 +265,8 @@ async fn commands_and_broadcasts_work_over_deflate() {
     let mut plain = server.connect("/echo").await;
     server.wait_stat("connections", 2).await;
 
-    // POST /broadcast and __bws:broadcast reach both kinds of socket.
-    let response = server.http("POST", "/broadcast", b"from http").await;
+    // POST /echo/broadcast and __bws:broadcast reach both kinds of socket.
+    let response = server.http("POST", "/echo/broadcast", b"from http").await;
     assert_eq!(response.json(), json!({ "delivered": 2 }));
     client.expect_text("from http").await;
     assert_eq!(recv(&mut plain).await, Message::text("from http"));

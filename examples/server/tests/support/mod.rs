@@ -42,9 +42,17 @@ impl Server {
     }
 
     pub async fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_env(extra_args, &[]).await
+    }
+
+    /// Starts with extra flags and environment variables. Logging is kept to
+    /// warnings unless `env` says otherwise, so test output stays readable.
+    pub async fn start_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bws-server"))
             .args(["--port", "0"])
             .args(extra_args)
+            .env("LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -131,11 +139,26 @@ impl Server {
 
     /// Sends one HTTP/1.1 request and reads the whole response.
     pub async fn http(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
-        let head = format!(
+        self.http_with(method, path, &[], body).await
+    }
+
+    /// Like [`Server::http`], with extra request headers.
+    pub async fn http_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-             Content-Length: {}\r\n\r\n",
+             Content-Length: {}\r\n",
             body.len()
         );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
         let mut stream = self.tcp().await;
         stream.write_all(head.as_bytes()).await.expect("write");
         stream.write_all(body).await.expect("write body");
@@ -197,6 +220,19 @@ impl Server {
         let response = self.http("GET", "/stats", b"").await;
         assert_eq!(response.status, 200);
         response.json()
+    }
+
+    /// Polls /stats until `check` holds, failing after DEADLINE.
+    pub async fn wait_stats(&self, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let stats = self.stats().await;
+            if check(&stats) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what} never held: {stats}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Polls /stats until `field` equals `expected`, failing after DEADLINE.
@@ -326,3 +362,5 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+pub mod json;

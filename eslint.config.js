@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['build/', 'dist/', 'target/', 'node_modules/', '**/pkg/'] },
+  { ignores: ['build/', 'bench/build/', 'dist/', 'target/', 'node_modules/', '**/pkg/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -67,6 +67,7 @@ try {
     '--test-concurrency=1',
     'tests/e2e/',
     'tests/e2e-multitab/',
+    'tests/demo/',
     'tests/differential/',
     'tests/packaging/',
   ]);

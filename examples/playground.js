@@ -1,5 +1,5 @@
-// The demo page: open a BroadcastWebsocket, send, and watch its events, its
-// status() snapshot and the server's connection count.
+// The playground: open a BroadcastWebsocket to any URL (the echo endpoint by default), send, and
+// watch its events, its status() snapshot and the server's connection count.
 import { BroadcastWebsocket } from '/dist/index.js';
 
 const $ = (id) => document.getElementById(id);

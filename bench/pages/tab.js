@@ -1,0 +1,216 @@
+// Page side of the bench (window.bench): opens sockets of one kind — the browser's own WebSocket,
+// BroadcastWebsocket from dist/, or the main-thread relay baseline (relay.js) — and records what
+// the sections measure. Times are epoch ms (performance.timeOrigin + performance.now()), the clock
+// the server's µs stamps and node's Date.now() share on this machine.
+const now = () => performance.timeOrigin + performance.now();
+// Loaded on first use, so a tab measuring one kind carries no code of the others (memory section).
+const CLASSES = {
+  native: async () => WebSocket,
+  library: async () => (await import('/dist/index.js')).BroadcastWebsocket,
+  relay: async () => (await import('/bench/build/relay.js')).RelaySocket,
+};
+const STAMP = '__bws:stamp ';
+
+/** One socket and what it saw. */
+class Probe {
+  constructor(Socket, kind, url, options) {
+    this.kind = kind;
+    this.createdAt = now();
+    this.socket = kind === 'library' ? new Socket(url, options) : new Socket(url);
+    this.opens = [];
+    this.closes = [];
+    this.resetStream();
+    this.stamps = new Map(); // probe id → { sendMs, recvUs, resolve }
+    this.socket.addEventListener('open', () => this.opens.push(now()));
+    this.socket.addEventListener('close', (e) => this.closes.push({ t: now(), code: e.code }));
+    this.socket.addEventListener('message', (e) => this.#onMessage(e.data, now()));
+  }
+
+  resetStream() {
+    this.count = 0;
+    this.latencies = [];
+    this.arrivals = [];
+    this.firstSendMs = null;
+  }
+
+  // Stream frames are "<seq>:<server send µs>:xxx…"; stamp replies "__bws:stamp <µs> <id>".
+  #onMessage(data, at) {
+    if (typeof data !== 'string') return;
+    if (data.startsWith(STAMP)) {
+      const [recvUs, id] = data.slice(STAMP.length).split(' ');
+      const probe = this.stamps.get(id);
+      if (probe) probe.resolve(Number(recvUs) / 1000 - probe.sendMs);
+      return;
+    }
+    const a = data.indexOf(':');
+    const b = data.indexOf(':', a + 1);
+    const sentMs = Number(data.slice(a + 1, b)) / 1000;
+    if (this.firstSendMs === null) this.firstSendMs = sentMs;
+    this.count++;
+    this.latencies.push(at - sentMs);
+    this.arrivals.push(at);
+  }
+
+  /** Sends one stamp probe and resolves with send() → server receipt in ms. */
+  stamp(id) {
+    return new Promise((resolve) => {
+      const sendMs = now();
+      this.stamps.set(id, { sendMs, resolve });
+      this.socket.send(`${STAMP}${id}`);
+    }).finally(() => this.stamps.delete(id));
+  }
+}
+
+// The raw ceiling of the fan-out: a plain dedicated worker per tab on a plain BroadcastChannel.
+const CEILING_WORKER = `
+  const now = () => performance.timeOrigin + performance.now();
+  const channel = new BroadcastChannel('bench-ceiling');
+  let count = 0;
+  let target = Infinity;
+  channel.onmessage = () => {
+    if (++count === target) postMessage({ done: now() });
+  };
+  onmessage = ({ data }) => {
+    if (data.expect !== undefined) {
+      [count, target] = [0, data.expect];
+      postMessage({ ready: true });
+    } else {
+      const payload = 'x'.repeat(data.size);
+      const start = now();
+      for (let k = 0; k < data.send; k++) channel.postMessage(payload);
+      postMessage({ start });
+    }
+  };
+`;
+let ceiling = null;
+const ceilingReply = (key) =>
+  new Promise((resolve) => {
+    const listener = ({ data }) => {
+      if (key in data) {
+        ceiling.removeEventListener('message', listener);
+        resolve(data[key]);
+      }
+    };
+    ceiling.addEventListener('message', listener);
+  });
+
+const probes = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+window.bench = {
+  now,
+
+  /** Opens a socket; resolves with its index once it is open, rejects if it closes first. */
+  async open(kind, url, options = {}) {
+    if (!CLASSES[kind]) throw new Error(`unknown socket kind ${kind}`);
+    const probe = new Probe(await CLASSES[kind](), kind, url, options);
+    probes.push(probe);
+    const i = probes.length - 1;
+    return new Promise((resolve, reject) => {
+      probe.socket.addEventListener('open', () => resolve(i), { once: true });
+      probe.socket.addEventListener('close', (e) => reject(new Error(`closed (${e.code}) before open`)), {
+        once: true,
+      });
+    });
+  },
+
+  /** new → open of a fresh socket, in ms. */
+  async coldStart(kind, url) {
+    const i = await this.open(kind, url);
+    return probes[i].opens[0] - probes[i].createdAt;
+  },
+
+  send(i, text) {
+    probes[i].socket.send(text);
+  },
+
+  /** Resolves with the first time socket i opened after `t` (epoch ms). */
+  openedAfter(i, t) {
+    const probe = probes[i];
+    const at = probe.opens.find((o) => o > t);
+    if (at !== undefined) return at;
+    // The probe's own listener, added first, has recorded the time when this one runs.
+    return new Promise((resolve) =>
+      probe.socket.addEventListener('open', () => resolve(probe.opens.at(-1)), { once: true }),
+    );
+  },
+
+  resetStreams() {
+    for (const p of probes) p.resetStream();
+  },
+
+  /**
+   * Resolves once every socket of this page has `count` stream frames, or none arrived for
+   * `quietMs` (then the shortfall is loss, reported by streamResults).
+   */
+  async waitStream(count, quietMs) {
+    let last = now();
+    let seen = -1;
+    for (;;) {
+      const total = probes.reduce((sum, p) => sum + p.count, 0);
+      if (probes.every((p) => p.count >= count)) return;
+      if (total !== seen) [seen, last] = [total, now()];
+      else if (now() - last > quietMs) return;
+      await sleep(50);
+    }
+  },
+
+  /** Per socket: frames received, latencies (ms), first server send and last arrival (epoch ms). */
+  streamResults: (withArrivals = false) =>
+    probes.map((p) => ({
+      count: p.count,
+      latencies: p.latencies,
+      firstSendMs: p.firstSendMs,
+      lastArrival: p.arrivals.at(-1) ?? null,
+      arrivals: withArrivals ? p.arrivals : undefined,
+    })),
+
+  /** `n` stamp probes on socket i, one after another with `gapMs` between; their latencies in ms. */
+  async stampProbes(i, n, gapMs) {
+    const out = [];
+    for (let k = 0; k < n; k++) {
+      out.push(await probes[i].stamp(`${crypto.randomUUID()}-${k}`));
+      await sleep(gapMs);
+    }
+    return out;
+  },
+
+  /** Blocks this page's main thread for `ms`; returns when it started and ended (epoch ms). */
+  block(ms) {
+    const start = now();
+    while (now() - start < ms);
+    return { start, end: now() };
+  },
+
+  /** Who leads, as socket i sees it. */
+  leadership(i) {
+    const { kind, socket } = probes[i];
+    if (kind === 'library') {
+      const s = socket.status();
+      return { isLeader: s.isLeader, leaderId: s.leaderId, epoch: s.epoch };
+    }
+    if (kind === 'relay') return { isLeader: socket.isLeader, leaderships: socket.leaderships };
+    return { isLeader: true };
+  },
+
+  /** Readies this tab's ceiling worker for `n` messages; `done` then resolves with the last arrival. */
+  async ceilingExpect(n) {
+    ceiling ??= new Worker(URL.createObjectURL(new Blob([CEILING_WORKER], { type: 'text/javascript' })));
+    const ready = ceilingReply('ready');
+    ceiling.postMessage({ expect: n });
+    await ready;
+    this.ceilingDone = ceilingReply('done');
+  },
+
+  /** Posts `n` messages of `size` bytes from this tab's ceiling worker; resolves with the start. */
+  ceilingSend(n, size) {
+    const start = ceilingReply('start');
+    ceiling.postMessage({ send: n, size });
+    return start;
+  },
+
+  close(i) {
+    probes[i].socket.close?.();
+  },
+};
+window.benchReady = true;

@@ -1,0 +1,84 @@
+// Fan-out throughput: the server sends N frames as fast as it can (`__bws:stream` with no pacing);
+// the rate is N ÷ (last arrival in the slowest of 8 tabs − the first frame's send). Against the raw
+// ceiling of BroadcastChannel between plain workers of the same 8 tabs (one posts N messages of the
+// same size, the other 7 receive), and a native WebSocket per tab for context.
+/* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
+import { fmt, openSockets, openTabs, ratio, summary, table } from '../lib.mjs';
+import { assertLeader, stream } from './inbound.mjs';
+
+const TABS = 8;
+const UNPACED = 1_000_000_000; // frames per second: the server sends as fast as it can
+
+function delivered(perTab, count) {
+  const lost = perTab.reduce((sum, r) => sum + (count - r.count), 0);
+  const start = Math.min(...perTab.map((r) => r.firstSendMs));
+  const end = Math.max(...perTab.map((r) => r.lastArrival));
+  return { rate: (count * 1000) / (end - start), lost };
+}
+
+async function ceiling(tabs, count, size) {
+  await Promise.all(tabs.slice(1).map((tab) => tab.evaluate((n) => bench.ceilingExpect(n), count)));
+  await tabs[0].evaluate(() => bench.ceilingExpect(0));
+  const start = await tabs[0].evaluate(([n, s]) => bench.ceilingSend(n, s), [count, size]);
+  const ends = await Promise.all(tabs.slice(1).map((tab) => tab.evaluate(() => bench.ceilingDone)));
+  return (count * 1000) / (Math.max(...ends) - start);
+}
+
+export async function run({ browser, server, quick }) {
+  const trials = quick ? 1 : 5;
+  const cases = [
+    { size: 64, count: quick ? 2000 : 20000 },
+    { size: 16 * 1024, count: quick ? 200 : 2000 },
+  ];
+  const samples = cases.map(() => ({ native: [], library: [], ceiling: [], lost: { native: 0, library: 0 } }));
+  for (const kind of ['native', 'library']) {
+    const session = await openTabs(browser, server, TABS);
+    try {
+      await openSockets(session.tabs, kind, server.wsUrl('/echo'));
+      if (kind === 'library') await assertLeader(session.tabs[0]);
+      await stream(session.tabs, { rate: UNPACED, count: 500, size: 64 }); // warm-up, not reported
+      for (let n = 0; n < trials; n++) {
+        for (const [k, c] of cases.entries()) {
+          const got = delivered(await stream(session.tabs, { rate: UNPACED, ...c }), c.count);
+          samples[k][kind].push(got.rate);
+          samples[k].lost[kind] += got.lost;
+          // The ceiling in the library's tabs, so both run beside the same pages and workers.
+          if (kind === 'library') samples[k].ceiling.push(await ceiling(session.tabs, c.count, c.size));
+        }
+      }
+    } finally {
+      await session.close();
+    }
+  }
+  const results = cases.map((c, k) => {
+    const s = samples[k];
+    const [native, library, bc] = [summary(s.native), summary(s.library), summary(s.ceiling)];
+    return { ...c, native, library, ceiling: bc, lost: s.lost, ratioToCeiling: ratio(library.median, bc.median) };
+  });
+  const rate = (s) => `${fmt.rate(s.median)} (${fmt.rate(s.min)}–${fmt.rate(s.max)})`;
+  const markdown = [
+    `### Fan-out throughput to all ${TABS} tabs, messages/s (median, min–max of ${trials})`,
+    '',
+    table(
+      [
+        'payload',
+        'frames',
+        'native WebSocket per tab',
+        'BroadcastWebsocket',
+        'BroadcastChannel ceiling (worker → 7 workers)',
+        'ours ÷ ceiling',
+        'lost (native, ours)',
+      ],
+      results.map((r) => [
+        r.size >= 1024 ? `${r.size / 1024} KiB` : `${r.size} B`,
+        fmt.int(r.count),
+        rate(r.native),
+        rate(r.library),
+        rate(r.ceiling),
+        fmt.ratio(r.ratioToCeiling),
+        `${r.lost.native}, ${r.lost.library}`,
+      ]),
+    ),
+  ];
+  return { results, markdown };
+}

@@ -11,8 +11,10 @@ const port = process.env.PORT ?? '8080';
 execFileSync('node', ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
 execFileSync('cargo', ['build', '-p', 'bws-server'], { cwd: root, stdio: 'inherit' });
 
+// The demo's chat channel keeps history, so a widget that reconnects gets what it missed.
 const server = spawn(join(root, 'target/debug/bws-server'), ['--port', port, '--static-dir', root], {
   stdio: ['ignore', 'pipe', 'inherit'],
+  env: { PERSISTENT_CHANNELS: 'chat', ...process.env },
 });
 server.stdout.on('data', (chunk) => {
   const listening = /listening on (\S+)/.exec(String(chunk));

@@ -39,7 +39,10 @@ if (only?.some((name) => !SECTIONS[name])) {
 if (!quick) {
   // Build logs go to stderr: stdout is the Markdown report.
   execFileSync('node', ['scripts/build.mjs'], { cwd: REPO_ROOT, stdio: ['ignore', 2, 2] });
-  execFileSync('cargo', ['build', '--release', '-p', 'bws-server', '--bins'], { cwd: REPO_ROOT, stdio: ['ignore', 2, 2] });
+  execFileSync('cargo', ['build', '--release', '-p', 'bws-server', '--bins'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 2, 2],
+  });
   process.env.BWS_SERVER_BIN ??= join(REPO_ROOT, 'target/release/bws-server');
 }
 

@@ -18,11 +18,9 @@ class Probe {
     this.createdAt = now();
     this.socket = kind === 'library' ? new Socket(url, options) : new Socket(url);
     this.opens = [];
-    this.closes = [];
     this.resetStream();
     this.stamps = new Map(); // probe id → { sendMs, recvUs, resolve }
     this.socket.addEventListener('open', () => this.opens.push(now()));
-    this.socket.addEventListener('close', (e) => this.closes.push({ t: now(), code: e.code }));
     this.socket.addEventListener('message', (e) => this.#onMessage(e.data, now()));
   }
 
@@ -98,8 +96,6 @@ const probes = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 window.bench = {
-  now,
-
   /** Opens a socket; resolves with its index once it is open, rejects if it closes first. */
   async open(kind, url, options = {}) {
     if (!CLASSES[kind]) throw new Error(`unknown socket kind ${kind}`);
@@ -190,10 +186,10 @@ window.bench = {
       return { isLeader: s.isLeader, leaderId: s.leaderId, epoch: s.epoch };
     }
     if (kind === 'relay') return { isLeader: socket.isLeader, leaderships: socket.leaderships };
-    return { isLeader: true };
+    throw new Error(`${kind} sockets have no leader`);
   },
 
-  /** Readies this tab's ceiling worker for `n` messages; `done` then resolves with the last arrival. */
+  /** Readies this tab's ceiling worker for `n` messages; `ceilingDone` then resolves with the last arrival. */
   async ceilingExpect(n) {
     ceiling ??= new Worker(URL.createObjectURL(new Blob([CEILING_WORKER], { type: 'text/javascript' })));
     const ready = ceilingReply('ready');
@@ -207,10 +203,6 @@ window.bench = {
     const start = ceilingReply('start');
     ceiling.postMessage({ send: n, size });
     return start;
-  },
-
-  close(i) {
-    probes[i].socket.close?.();
   },
 };
 window.benchReady = true;

@@ -75,3 +75,23 @@ export async function openTabs(browser, server, n) {
 export async function openSockets(tabs, kind, url, options = {}) {
   for (const tab of tabs) await tab.evaluate(([k, u, o]) => bench.open(k, u, o), [kind, url, options]);
 }
+
+/** Quiet time after which a stream counts as over: what has not arrived by then is lost. */
+const STREAM_QUIET_MS = 3000;
+
+/**
+ * Streams `count` frames of `size` bytes at `rate`/s (`__bws:stream`) to every connection and
+ * collects, per tab, what arrived. Tab 0 asks for the stream.
+ */
+export async function stream(tabs, { rate, count, size }) {
+  await Promise.all(tabs.map((tab) => tab.evaluate(() => bench.resetStreams())));
+  await tabs[0].evaluate((cmd) => bench.send(0, cmd), `__bws:stream ${rate} ${count} ${size}`);
+  await Promise.all(tabs.map((tab) => tab.evaluate(([n, q]) => bench.waitStream(n, q), [count, STREAM_QUIET_MS])));
+  return Promise.all(tabs.map(async (tab) => (await tab.evaluate(() => bench.streamResults()))[0]));
+}
+
+/** Socket 0 of `tab` must lead: the sections' roles (leader vs followers) rely on it. */
+export async function assertLeader(tab) {
+  const { isLeader } = await tab.evaluate(() => bench.leadership(0));
+  if (!isLeader) throw new Error('the first tab to connect does not lead');
+}

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { REPO_ROOT, launchBrowser, startServer } from '../tests/harness.mjs';
+import { REPO_ROOT, startServerAndBrowser, stopServerAndBrowser } from '../tests/harness.mjs';
 // In the order they run and print; each module exports run({ browser, server, quick }) → { results, markdown }.
 const SECTIONS = {
   size: './sections/size.mjs',
@@ -60,8 +60,7 @@ const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'},
 const results = { date: new Date().toISOString(), machine, quick };
 const markdown = [`## Bench${quick ? ' (quick mode: few trials, not for quoting)' : ''}`, '', `Machine: ${machine}.`];
 
-const server = await startServer();
-const browser = await launchBrowser({ extraArgs: ['--js-flags=--expose-gc'] });
+const { server, browser } = await startServerAndBrowser();
 results.browser = `Chromium ${browser.version()}`;
 markdown.push(`Browser: headless ${results.browser}.`, '');
 try {
@@ -74,8 +73,7 @@ try {
     console.error(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 } finally {
-  await browser.close();
-  await server.stop();
+  await stopServerAndBrowser({ server, browser });
 }
 
 writeFileSync(join(REPO_ROOT, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -273,11 +273,12 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
 
 /**
  * One server and one browser for a test file: `before(async () => ({ server, browser } = await
- * startServerAndBrowser()))`. With `skip` (a skip reason, as libraryOnly is) it starts nothing.
+ * startServerAndBrowser()))`. `server` and `launch` are the options of startServer and launchBrowser.
+ * With `skip` (a skip reason, as libraryOnly is) it starts nothing.
  */
-export async function startServerAndBrowser({ skip = false, launch } = {}) {
+export async function startServerAndBrowser({ skip = false, launch, server: serverOptions } = {}) {
   if (skip) return {};
-  const server = await startServer();
+  const server = await startServer(serverOptions);
   const browser = await launchBrowser(launch);
   return { server, browser };
 }
@@ -412,6 +413,19 @@ export async function openContext(browser, server, { context: existing, newPage:
     /** Closes the context, or with an existing one (`opts.context`) only the pages opened here. */
     close: () => (existing ? Promise.all([...pages].map((page) => page.close().catch(() => {}))) : context.close()),
   };
+}
+
+/**
+ * Crashes the renderer of a Playwright `page` (CDP Page.crash) and resolves once Playwright reports
+ * the crash, with `sentAt`: Date.now() just before the crash was sent.
+ */
+export async function crashPage(page) {
+  const crashed = new Promise((resolve) => page.once('crash', resolve));
+  const cdp = await page.context().newCDPSession(page);
+  const sentAt = Date.now();
+  cdp.send('Page.crash').catch(() => {}); // never answers: the page is gone
+  await within(crashed, 5000, 'the crash event of the page');
+  return { sentAt };
 }
 
 /** Console errors that are not expected (each pattern removes the messages it matches). */

@@ -3,7 +3,7 @@
 // their longest gap, and leadership changes — BroadcastWebsocket (socket and relay in the worker)
 // against the main-thread relay baseline (broadcast-channel's LeaderElection, relay in the page).
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
-import { fmt, openSockets, openTabs, summary, table } from '../lib.mjs';
+import { assertLeader, fmt, openSockets, openTabs, summary, table } from '../lib.mjs';
 
 const TABS = 3;
 const RATE = 100;
@@ -26,8 +26,8 @@ async function trial(browser, server, kind, blockMs) {
   try {
     const [leader, ...followers] = session.tabs;
     await openSockets(session.tabs, kind, server.wsUrl('/echo'));
+    await assertLeader(leader);
     const before = await leadership(session.tabs);
-    if (!before[0].isLeader) throw new Error(`${kind}: tab 0 does not lead`);
     await leader.evaluate((cmd) => bench.send(0, cmd), `__bws:stream ${RATE} ${count} 64`);
     // Block once the followers have had a second of the stream.
     await Promise.all(followers.map((tab) => tab.evaluate((n) => bench.waitStream(n, 5000), RATE)));

@@ -3,8 +3,7 @@
 // ceiling of BroadcastChannel between plain workers of the same 8 tabs (one posts N messages of the
 // same size, the other 7 receive), and a native WebSocket per tab for context.
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
-import { fmt, openSockets, openTabs, ratio, summary, table } from '../lib.mjs';
-import { assertLeader, stream } from './inbound.mjs';
+import { assertLeader, fmt, openSockets, openTabs, ratio, stream, summary, table } from '../lib.mjs';
 
 const TABS = 8;
 const UNPACED = 1_000_000_000; // frames per second: the server sends as fast as it can

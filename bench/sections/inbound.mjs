@@ -1,24 +1,11 @@
 // Inbound latency: the server's send (its µs stamp in each frame of `__bws:stream`) → the `message`
 // event in each of 8 tabs, at several rates and payload sizes. BroadcastWebsocket's leader tab and
 // follower tabs are reported apart, against one native WebSocket per tab.
-/* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
-import { fmt, openSockets, openTabs, percentiles, ratio, table } from '../lib.mjs';
+import { assertLeader, fmt, openSockets, openTabs, percentiles, ratio, stream, table } from '../lib.mjs';
 
 const TABS = 8;
 const RATES = [100, 1000, 10000];
 const SIZES = [64, 16 * 1024];
-const QUIET_MS = 3000;
-
-/**
- * Streams `count` frames of `size` bytes at `rate`/s to every connection and collects, per tab, what
- * arrived. Tab 0 asks for the stream (and leads, for the library: it connected first).
- */
-export async function stream(tabs, { rate, count, size }) {
-  await Promise.all(tabs.map((tab) => tab.evaluate(() => bench.resetStreams())));
-  await tabs[0].evaluate((cmd) => bench.send(0, cmd), `__bws:stream ${rate} ${count} ${size}`);
-  await Promise.all(tabs.map((tab) => tab.evaluate(([n, q]) => bench.waitStream(n, q), [count, QUIET_MS])));
-  return Promise.all(tabs.map(async (tab) => (await tab.evaluate(() => bench.streamResults()))[0]));
-}
 
 /** Per-tab results → latency percentiles of the tabs `pick`ed, and frames lost across them. */
 function digest(perTab, count, pick = () => true) {
@@ -86,10 +73,4 @@ export async function run({ browser, server, quick }) {
     ),
   ];
   return { results, markdown };
-}
-
-/** The library's tab 0 must lead: the sections' roles (leader vs followers) rely on it. */
-export async function assertLeader(tab) {
-  const { isLeader } = await tab.evaluate(() => bench.leadership(0));
-  if (!isLeader) throw new Error('the first tab to connect does not lead');
 }

@@ -3,8 +3,7 @@
 // leader's worker and out of its socket) against a native WebSocket in the tab, with the
 // library's leader tab and the main-thread relay baseline's follower for context.
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
-import { fmt, openSockets, openTabs, percentiles, ratio, table } from '../lib.mjs';
-import { assertLeader } from './inbound.mjs';
+import { assertLeader, fmt, openSockets, openTabs, percentiles, ratio, table } from '../lib.mjs';
 
 const GAP_MS = 5;
 

@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  launchBrowser,
   openContext,
-  startServer,
+  startServerAndBrowser,
   stopServerAndBrowser,
   unexpectedErrors,
   waitForStats,
@@ -16,10 +15,10 @@ import {
 
 let server;
 let browser;
-before(async () => {
-  server = await startServer({ env: { PERSISTENT_CHANNELS: 'chat' } });
-  browser = await launchBrowser();
-});
+// As npm run demo starts it: the chat channel keeps history.
+before(
+  async () => ({ server, browser } = await startServerAndBrowser({ server: { env: { PERSISTENT_CHANNELS: 'chat' } } })),
+);
 after(() => stopServerAndBrowser({ server, browser }));
 
 const widgetOpen = () => window.widgetSocket?.readyState === 1;

@@ -5,7 +5,7 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats, within } from '../harness.mjs';
+import { crashPage, libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -109,11 +109,7 @@ for (const b of BACKENDS) {
 
     test('leader renderer crashed: a follower takes over; followers reconnect', { skip: libraryOnly }, async (t) => {
       const s = await sharedTabs(t, b);
-      const crashed = new Promise((resolve) => s.leader.page.once('crash', resolve));
-      const cdp = await s.leader.page.context().newCDPSession(s.leader.page);
-      const t0 = Date.now();
-      cdp.send('Page.crash').catch(() => {}); // never resolves: the page is gone
-      await within(crashed, 5000, 'the crash event of the leader page');
+      const { sentAt: t0 } = await crashPage(s.leader.page);
       await waitReconnected(s.followers, budget);
       const { takeoverMs } = await assertTakenOver(b, s.followers, s, t0, 'leader renderer crashed');
       if (b.backend === 'locks') assert.ok(takeoverMs < 500, `locks takeover ${takeoverMs}ms`);

@@ -6,12 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  crashPage,
   libraryOnly,
   startServerAndBrowser,
   stopServerAndBrowser,
   unusedPort,
   waitForStats,
-  within,
 } from '../harness.mjs';
 import {
   BACKENDS,
@@ -214,10 +214,7 @@ for (const b of BACKENDS) {
         if (how === 'closed') {
           await victim.close();
         } else {
-          const crashed = new Promise((resolve) => victim.page.once('crash', resolve));
-          const cdp = await victim.page.context().newCDPSession(victim.page);
-          cdp.send('Page.crash').catch(() => {}); // never resolves: the page is gone
-          await within(crashed, 5000, 'the crash event');
+          await crashPage(victim.page);
         }
         // Its heartbeat-period presence stops: gone within a timeout period (plus slack).
         await waitForTabsCount(rest, 3, LEADER_TIMEOUT_MS * 2 + 1000, ` after a follower page ${how}`);

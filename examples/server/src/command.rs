@@ -3,7 +3,7 @@
 /// Every text frame starting with this prefix is a command and is never echoed.
 pub const PREFIX: &str = "__bws:";
 
-/// Largest `__bws:burst` payload the server agrees to produce (count × size),
+/// Largest `__bws:burst` or `__bws:stream` output the server agrees to produce (count × size),
 /// so a typo in a test cannot make the server allocate without bound.
 const MAX_BURST_BYTES: usize = 256 * 1024 * 1024;
 
@@ -69,13 +69,7 @@ fn parse_burst(args: &str) -> Command<'_> {
         parts.next().is_none().then_some((count, size))
     })();
     match parsed {
-        Some((count, size))
-            if count
-                .checked_mul(size.max(1))
-                .is_some_and(|b| b <= MAX_BURST_BYTES) =>
-        {
-            Command::Burst { count, size }
-        }
+        Some((count, size)) if fits_budget(count, size) => Command::Burst { count, size },
         Some(_) => Command::Invalid("burst too large"),
         None => Command::Invalid("usage: __bws:burst N SIZE"),
     }
@@ -90,16 +84,20 @@ fn parse_stream(args: &str) -> Command<'_> {
         (parts.next().is_none() && rate > 0).then_some((rate, count, size))
     })();
     match parsed {
-        Some((rate, count, size))
-            if count
-                .checked_mul(size.max(1))
-                .is_some_and(|b| b <= MAX_BURST_BYTES) =>
-        {
+        Some((rate, count, size)) if fits_budget(count, size) => {
             Command::Stream { rate, count, size }
         }
         Some(_) => Command::Invalid("stream too large"),
         None => Command::Invalid("usage: __bws:stream RATE N SIZE"),
     }
+}
+
+/// Whether `count` frames of `size` bytes stay within what the server agrees
+/// to produce for one command.
+fn fits_budget(count: usize, size: usize) -> bool {
+    count
+        .checked_mul(size.max(1))
+        .is_some_and(|bytes| bytes <= MAX_BURST_BYTES)
 }
 
 /// Microseconds since the Unix epoch: the clock browsers read as

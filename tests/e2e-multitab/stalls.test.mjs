@@ -14,6 +14,7 @@ import {
   errorsOf,
   freshContext,
   maxGap,
+  maxStaleness,
   openIn,
   openTabs,
   pump,
@@ -110,8 +111,11 @@ for (const b of BACKENDS) {
         const count = (await s.followers[0].evaluate(() => mt.entries[0].data.length)) + 5;
         await waitTicks(s.followers, count, 5000);
         const seen = await leaders.stop();
-        const sent = (await ticks.stop()).map((x) => x.name);
+        const issued = await ticks.stop();
+        const sent = issued.map((x) => x.name);
         await assertBroadcastReachesAll(server, s.tabs, 'after-block');
+        const issuedDuring = issued.filter((x) => x.t >= win.start && x.t <= win.end).length;
+        assert.ok(issuedDuring >= 10, `the test sent ticks during the block (${issuedDuring})`);
 
         const snaps = await Promise.all(s.tabs.map((tab) => tab.evaluate(() => mt.snapshot({ times: true }))));
         const report = [];
@@ -128,10 +132,11 @@ for (const b of BACKENDS) {
             );
             if (isLeader) continue;
             const during = e.times.filter((x) => x >= win.start && x <= win.end).length;
-            const gap = maxGap(e.times, win.start, win.end);
-            report.push(`tab ${k}: ${during} ticks during the block, max gap ${Math.round(gap)}ms`);
-            assert.ok(during >= (BLOCK_MS / 100) * 0.6, `tab ${k} kept receiving during the block: ${during}`);
-            assert.ok(gap < 1000, `tab ${k} never stalled during the block: gap ${gap}ms`);
+            const stale = maxStaleness(issued, e, win.start, win.end);
+            report.push(
+              `tab ${k}: ${during} of ${issuedDuring} ticks during the block, at most ${Math.round(stale)}ms behind`,
+            );
+            assert.ok(stale < 1000, `tab ${k} kept receiving during the block: ${stale}ms behind the sender`);
           }
         }
         console.log(
@@ -174,7 +179,8 @@ for (const b of BACKENDS) {
         const oneMs = Date.now() - tThaw;
         const agreed = await waitForAgreement(s.tabs, LEADER_TIMEOUT_MS * 2 + 3000, { tabsCount: TABS });
         const seen = await leaders.stop();
-        const sent = (await ticks.stop()).map((x) => x.name);
+        const issued = await ticks.stop();
+        const sent = issued.map((x) => x.name);
         // The frozen page's own main thread really stopped: its timer did not run during the freeze.
         const pageStall = maxGap(await s.leader.evaluate(() => mt.stopPulse()), tFreeze, tThaw);
         assert.ok(
@@ -190,13 +196,11 @@ for (const b of BACKENDS) {
           agreed.leaderId !== s.leaderId ||
           seen.some((x) => x.leaderIds.some((id) => id !== s.leaderId)) ||
           followerSnaps.some((e) => e.events.length > 0);
-        const gaps = [];
+        const behind = [];
         for (const e of followerSnaps) {
           const got = e.data.filter((d) => d.startsWith('tick:'));
           assertOrderedSubset(got, sent, `follower instance ${e.i}`);
-          const tickTimes = e.times.filter((_, k) => e.data[k].startsWith('tick:'));
-          const gap = maxGap(tickTimes, tFreeze, tThaw);
-          gaps.push(Math.round(gap));
+          behind.push(Math.round(maxStaleness(issued, e, tFreeze, tThaw)));
           if (!tookOver) assert.deepEqual(got, sent, 'served throughout: every tick, once, in order');
         }
         for (const e of snaps[s.tabs.indexOf(s.leader)]) {
@@ -218,13 +222,13 @@ for (const b of BACKENDS) {
             ` connections during the freeze: max ${Math.max(...stats.map((x) => x.n))}, more than one from` +
             ` ${overlapFrom === undefined ? '-' : `+${overlapFrom - tFreeze}ms`} to the thaw; one ${oneMs}ms after the thaw;` +
             ` ${after.totalConnections - before.totalConnections} made;` +
-            ` followers' longest gap between ticks ${Math.max(...gaps)}ms; the frozen page's main thread stalled` +
+            ` followers at most ${Math.max(...behind)}ms behind the sender; the frozen page's main thread stalled` +
             ` ${Math.round(pageStall)}ms; ${sent.length} ticks sent, the frozen tab saw ${JSON.stringify(frozenView)})`,
         );
-        for (const gap of gaps) {
+        for (const stale of behind) {
           assert.ok(
-            gap <= LEADER_TIMEOUT_MS + MARGIN_MS,
-            `followers stalled ${gap}ms > ${LEADER_TIMEOUT_MS}+${MARGIN_MS}`,
+            stale <= LEADER_TIMEOUT_MS + MARGIN_MS,
+            `followers stalled ${stale}ms > ${LEADER_TIMEOUT_MS}+${MARGIN_MS}`,
           );
         }
         if (tookOver) {

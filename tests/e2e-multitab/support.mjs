@@ -204,6 +204,28 @@ export function maxGap(times, from, to) {
   return gap;
 }
 
+/**
+ * How long a tab stayed behind the sender: for each item of `sent` ({ name, t }) issued within
+ * [from, to], the time from its issue until the tab received it or any later item. Unlike the gaps
+ * between arrivals, this does not count time in which the sender itself issued nothing (the test
+ * process shares the machine's cores with the browser), and it still counts items lost in a
+ * takeover. `received` is a tab's log: { data, times } in arrival order. Infinity if the tab never
+ * caught up with an item.
+ */
+export function maxStaleness(sent, received, from, to) {
+  const index = new Map(sent.map((s, k) => [s.name, k]));
+  const arrivals = received.data
+    .map((name, j) => ({ k: index.get(name), t: received.times[j] }))
+    .filter((a) => a.k !== undefined);
+  let stale = 0;
+  for (const [k, item] of sent.entries()) {
+    if (item.t < from || item.t > to) continue;
+    const caughtUp = arrivals.find((a) => a.k >= k);
+    stale = Math.max(stale, caughtUp ? caughtUp.t - item.t : Infinity);
+  }
+  return stale;
+}
+
 /** Checks that `got` contains items of `sent` only, each at most once, in `sent`'s order. */
 export function assertOrderedSubset(got, sent, what) {
   const index = new Map(sent.map((s, k) => [s, k]));
@@ -249,7 +271,10 @@ export function repeat(t, step, everyMs) {
   return stop;
 }
 
-/** A server broadcast of `${prefix}${k}` every `everyMs`; stop() resolves with what was sent. */
+/**
+ * A server broadcast of `${prefix}${k}` every `everyMs`; stop() resolves with what was sent, each
+ * with `t`, the time its request was issued.
+ */
 export function pump(t, server, prefix, everyMs = 100) {
   const sent = [];
   let k = 0;
@@ -257,8 +282,9 @@ export function pump(t, server, prefix, everyMs = 100) {
     t,
     async () => {
       const name = `${prefix}${k++}`;
+      const issued = Date.now();
       await server.broadcast(name);
-      sent.push({ name, t: Date.now() });
+      sent.push({ name, t: issued });
     },
     everyMs,
   );

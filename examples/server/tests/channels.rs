@@ -469,11 +469,7 @@ async fn sigterm_delivers_what_was_accepted_then_closes_with_1001() {
         )
         .await;
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    server.terminate();
 
     for i in 0..count {
         assert_eq!(reader.message().await["data"][0], i);

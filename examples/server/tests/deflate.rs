@@ -363,11 +363,7 @@ async fn sigterm_closes_deflate_sockets_with_1001() {
     client.send_compressed(TEXT, b"ready?").await;
     client.expect_text("ready?").await;
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    server.terminate();
 
     assert_eq!(
         client.expect_close().await,

@@ -256,11 +256,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() {
     let mut ws = server.connect("/echo").await;
     ping_echo(&mut ws).await;
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    server.terminate();
 
     assert_eq!(
         close_of(recv(&mut ws).await),

@@ -85,8 +85,19 @@ impl Server {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server running").id()
+    /// Sends SIGTERM, as a process manager does to stop the server.
+    pub fn terminate(&self) {
+        let pid = self
+            .child
+            .as_ref()
+            .expect("server running")
+            .id()
+            .to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}");
     }
 
     /// Waits for the process to exit on its own (e.g. after SIGTERM).

@@ -299,41 +299,16 @@ export async function stopServerAndBrowser({ server, browser }) {
  *   { evaluate(fn, arg), waitForFunction(fn, arg, timeoutMs), errors, close() }
  * `errors` collects console errors and uncaught page errors for the test to assert on.
  * For tests/pages/* (anything with setup.js) it waits until window.TestSocket is ready.
+ * It is openContext()'s newPage() in a context of its own, which close() closes.
  */
 export async function openPage(browser, server, pagePath = '/tests/pages/blank.html', opts = {}) {
-  const { waitForSetup = pagePath.startsWith('/tests/pages/') } = opts;
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const errors = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console.error: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-
-  const url = new URL(pagePath, server.origin);
-  if (isNative && waitForSetup) url.searchParams.set('class', 'native');
-  await page.goto(url.href);
-
-  const wrapper = {
-    page,
-    errors,
-    evaluate: (fn, arg) => page.evaluate(fn, arg),
-    waitForFunction: (fn, arg, timeoutMs = 5000) =>
-      page.waitForFunction(fn, arg, { timeout: timeoutMs }).then((h) => h.jsonValue()),
-    close: () => context.close(),
-  };
-  if (waitForSetup) {
-    const state = await wrapper.waitForFunction(
-      () => window.testReady || (window.testSetupError && { error: window.testSetupError }),
-      undefined,
-      10000,
-    );
-    if (state.error) {
-      await context.close();
-      throw new Error(`test page setup failed (${TEST_CLASS}): ${state.error}`);
-    }
+  const ctx = await openContext(browser, server);
+  try {
+    return { ...(await ctx.newPage(pagePath, opts)), close: () => ctx.close() };
+  } catch (e) {
+    await ctx.close();
+    throw e;
   }
-  return wrapper;
 }
 
 /**

@@ -887,12 +887,7 @@ impl World {
     /// The server closes every open connection of `scope` cleanly.
     pub fn server_close(&mut self, scope: &str, code: u16, reason: &str) {
         self.note(format!("server: closes {scope} with {code}"));
-        self.void_takeovers(scope);
-        self.watch_server_end(scope);
-        for conn in self.server.open_conns(scope) {
-            self.server.conns[conn].state = ConnState::Closed;
-            let at = self.socket_arrival(conn, true);
-            let (tab, socket) = (self.server.conns[conn].tab, self.server.conns[conn].socket);
+        for (at, tab, socket) in self.end_conns(scope) {
             let info = CloseInfo {
                 code,
                 reason: reason.to_owned(),
@@ -905,18 +900,31 @@ impl World {
     /// Every open connection of `scope` drops: error, then 1006.
     pub fn server_drop(&mut self, scope: &str) {
         self.note(format!("server: drops {scope}"));
-        self.void_takeovers(scope);
-        self.watch_server_end(scope);
-        for conn in self.server.open_conns(scope) {
-            self.server.conns[conn].state = ConnState::Closed;
-            let at = self.socket_arrival(conn, true);
-            let (tab, socket) = (self.server.conns[conn].tab, self.server.conns[conn].socket);
+        for (at, tab, socket) in self.end_conns(scope) {
             self.schedule(at, Ev::Tab(tab, Input::SocketError(socket)));
             self.schedule(
                 at,
                 Ev::Tab(tab, Input::SocketClosed(socket, CloseInfo::abnormal())),
             );
         }
+    }
+
+    /// Ends every open connection of `scope` on the server side; returns, for
+    /// each, when its tab hears of it, the tab and the socket.
+    fn end_conns(&mut self, scope: &str) -> Vec<(u64, usize, SocketId)> {
+        self.void_takeovers(scope);
+        self.watch_server_end(scope);
+        let mut ended = Vec::new();
+        for conn in self.server.open_conns(scope) {
+            self.server.conns[conn].state = ConnState::Closed;
+            let at = self.socket_arrival(conn, true);
+            ended.push((
+                at,
+                self.server.conns[conn].tab,
+                self.server.conns[conn].socket,
+            ));
+        }
+        ended
     }
 
     /// The end of the socket is final for every instance open on it: none

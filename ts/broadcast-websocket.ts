@@ -1,10 +1,11 @@
 // BroadcastWebsocket: the WebSocket-compatible class. It owns WebSocket
 // semantics (argument checks, readyState, event order, onX attributes,
 // binaryType, bufferedAmount); the socket itself lives in the tab's worker,
-// reached through the facade's Link.
+// reached through the bridge's Link.
 
-import type { BroadcastWebsocketOptions, Election, Link, LinkHandler, Status } from '../build/facade/bws_facade.js';
-import { facade, resolveWorkerUrl } from './runtime.js';
+import type { Backend, BroadcastWebsocketOptions, Election, Reply, Status } from '../build/worker/bws_worker.js';
+import { connect, forgetSilentWorker, tabId, type Link, type LinkHandler } from './bridge.js';
+import { resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
   checkProtocols,
@@ -131,14 +132,14 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   readonly #url: string;
   readonly #origin: string;
   readonly #scope: string;
-  readonly #tabId: string | undefined;
+  readonly #tabId: string;
   #readyState: ReadyState = CONNECTING;
   #protocol = '';
   #extensions = '';
   #binaryType: BinaryType = 'blob';
   #leaderId: string | null = null;
   #epoch = 0;
-  #backend: 'locks' | 'lease' | null = null;
+  #backend: Backend | null = null;
   #tabs = 0;
   /** Set while a leader change's close event is dispatched: close() then ends the instance for good. */
   #reconnecting = false;
@@ -177,15 +178,14 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     this.#url = target.href;
     this.#origin = target.origin;
     this.#scope = scope ?? defaultScope(this.#url, protocols);
+    this.#tabId = tabId();
 
-    let runtime: ReturnType<typeof facade>;
     try {
-      runtime = facade();
-      this.#tabId = runtime.tabId();
       this.#workerUrl = resolveWorkerUrl(workerUrl);
-      this.#link = runtime.connect(
+      this.#link = connect(
+        this.#workerUrl,
         {
-          workerUrl: this.#workerUrl,
+          tabId: this.#tabId,
           scope: this.#scope,
           url: this.#url,
           protocols,
@@ -301,7 +301,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     }
     this.#unsent.push(size);
     this.#unsentBytes += size;
-    this.#link.send(payload);
+    this.#link.send({ send: payload });
   }
 
   /** Closes this instance; the shared socket closes when its last instance does. */
@@ -315,7 +315,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     }
     if (this.#readyState === CLOSING || this.#readyState === CLOSED) return;
     this.#readyState = CLOSING;
-    this.#link?.close(checked.code, checked.reason);
+    this.#link?.send({ close: checked });
   }
 
   /** Calls `handler(data, event)` for every message; returns a function that stops it. */
@@ -337,7 +337,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   /** A snapshot of this instance and its shared connection. */
   status(): Status {
     return {
-      id: this.#tabId ?? '',
+      id: this.#tabId,
       url: this.#url,
       scope: this.#scope,
       isLeader: this.#isLeader(),
@@ -350,51 +350,50 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     };
   }
 
-  // The facade calls these inside the worker bridge's message callback, where
-  // user code must not run (it could create an instance, which forks the
-  // bridge). Events are dispatched from a microtask, in arrival order.
+  // Replies come one per worker message (a task each), in the order the worker sent them.
   #linkHandler(): LinkHandler {
-    const later = (step: () => void) => queueMicrotask(step);
     return {
-      leadership: (leaderId, epoch, backend, tabs) => {
-        // The first reply: the worker runs. It sets the instance's starting
-        // point; only later changes are a leaderchange.
-        const first = this.#backend === null;
-        this.#stopWatchdog();
-        const wasLeader = this.#isLeader();
-        this.#leaderId = leaderId ?? null;
-        this.#epoch = epoch;
-        this.#backend = backend;
-        this.#tabs = tabs;
-        if (!first && this.#isLeader() !== wasLeader) later(() => this.dispatchEvent(new Event('leaderchange')));
-      },
-      open: (protocol, extensions) =>
-        later(() => {
-          if (this.#readyState !== CONNECTING) return;
-          this.#readyState = OPEN;
-          this.#protocol = protocol;
-          this.#extensions = extensions;
-          this.dispatchEvent(new Event('open'));
-        }),
-      message: (data) =>
-        later(() => {
-          if (this.#readyState !== OPEN) return;
-          // binaryType applies when the message is dispatched, as natively.
-          const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
-          this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
-        }),
-      error: () =>
-        later(() => {
-          // A WebSocket errors only while failing, and is CLOSED by then.
-          this.#readyState = CLOSED;
-          this.dispatchEvent(new Event('error'));
-        }),
-      closed: (code, reason, wasClean, reconnecting) =>
-        later(() => (reconnecting ? this.#reconnect(code, reason, wasClean) : this.#closed(code, reason, wasClean))),
-      sent: () => {
-        this.#unsentBytes -= this.#unsent.shift() ?? 0;
-      },
+      reply: (reply) => this.#handleReply(reply),
+      fail: (why) => this.#failWorker(why),
     };
+  }
+
+  #handleReply(reply: Reply): void {
+    if (reply === 'sent') {
+      this.#unsentBytes -= this.#unsent.shift() ?? 0;
+    } else if (reply === 'error') {
+      // A WebSocket errors only while failing, and is CLOSED by then.
+      this.#readyState = CLOSED;
+      this.dispatchEvent(new Event('error'));
+    } else if ('message' in reply) {
+      if (this.#readyState !== OPEN) return;
+      const data = reply.message;
+      // binaryType applies when the message is dispatched, as natively.
+      const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
+      this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
+    } else if ('leadership' in reply) {
+      // The first reply: the worker runs. It sets the instance's starting
+      // point; only later changes are a leaderchange.
+      const { leaderId, epoch, backend, tabs } = reply.leadership;
+      const first = this.#backend === null;
+      this.#stopWatchdog();
+      const wasLeader = this.#isLeader();
+      this.#leaderId = leaderId ?? null;
+      this.#epoch = epoch;
+      this.#backend = backend;
+      this.#tabs = tabs;
+      if (!first && this.#isLeader() !== wasLeader) this.dispatchEvent(new Event('leaderchange'));
+    } else if ('open' in reply) {
+      if (this.#readyState !== CONNECTING) return;
+      this.#readyState = OPEN;
+      this.#protocol = reply.open.protocol;
+      this.#extensions = reply.open.extensions;
+      this.dispatchEvent(new Event('open'));
+    } else if ('closed' in reply) {
+      const { code, reason, wasClean, reconnecting } = reply.closed;
+      if (reconnecting) this.#reconnect(code, reason, wasClean);
+      else this.#closed(code, reason, wasClean);
+    }
   }
 
   #closed(code: number, reason: string, wasClean: boolean): void {
@@ -436,14 +435,15 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
 
   /** Test switch: this tab's worker stops heartbeating and relaying for the scope (a "zombie" leader). */
   [ZOMBIE](): void {
-    this.#link?.zombie();
+    this.#link?.send('zombie');
   }
 
   /** The worker never answered or could not start: fail like a refused connection. */
   #failWorker(why: string): void {
-    this.#watchdog = undefined;
+    this.#stopWatchdog();
     console.error(`${CLASS}: ${why}; the connection to ${this.#url} failed.`);
-    if (this.#link !== undefined) facade().forgetWorker(this.#workerUrl);
+    this.#release();
+    forgetSilentWorker(this.#workerUrl, why);
     this.#readyState = CLOSED;
     // A task, not a microtask: like a native failure, it comes after the
     // code that created the instance had a chance to attach listeners.

@@ -2,4 +2,4 @@
 
 export { BroadcastWebsocket } from './broadcast-websocket.js';
 export type { BroadcastWebsocketEventMap } from './broadcast-websocket.js';
-export type { BroadcastWebsocketOptions, Election, Protocols, Status } from '../build/facade/bws_facade.js';
+export type { Backend, BroadcastWebsocketOptions, Election, Protocols, Status } from '../build/worker/bws_worker.js';

@@ -1,6 +1,7 @@
 // Size: raw and gzip bytes of every file this package ships (dist/), next to partysocket and
-// broadcast-channel measured the same way (every file of their published dist/), and what one
-// ESM import costs a user's bundle (esbuild, minified) for all three.
+// broadcast-channel measured the same way (every file of their published dist/), what one ESM
+// import costs a user's bundle (esbuild, minified) for all three, and that import split by part:
+// the page's JS, the worker's JS glue and its WASM (as inlined: deflated, base64).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -28,9 +29,11 @@ function measureDir(dir) {
   return { files, total };
 }
 
-/** What `import { names } from specifier` adds to a minified ESM browser bundle. */
-async function importCost(specifier, names) {
+/** What `import { names } from specifier` adds to a minified ESM browser bundle (`plugins`, e.g.
+ * to leave a part out). */
+async function importCost(specifier, names, plugins = []) {
   const out = await build({
+    plugins,
     stdin: { contents: `export { ${names} } from '${specifier}';`, resolveDir: REPO_ROOT },
     bundle: true,
     format: 'esm',
@@ -41,6 +44,38 @@ async function importCost(specifier, names) {
   });
   const bytes = out.outputFiles[0].contents;
   return { import: `{ ${names} } from '${specifier}'`, raw: bytes.length, gzip: gzip(bytes) };
+}
+
+/** Bundles the root import with the inlined worker script left out: the page's own JS. */
+const withoutWorkerScript = {
+  name: 'without-worker-script',
+  setup(b) {
+    b.onLoad({ filter: /dist\/index\.js$/ }, () => ({
+      contents: readFileSync(join(REPO_ROOT, 'dist/index.js'), 'utf8').replace(
+        /^var workerScript = (['"]).*\1;$/m,
+        'var workerScript = "";',
+      ),
+      loader: 'js',
+    }));
+  },
+};
+
+/** The root import split by part: the page's JS, the worker's JS glue, its WASM as inlined. */
+async function importParts() {
+  const page = await importCost('./dist/index.js', 'BroadcastWebsocket', [withoutWorkerScript]);
+  const workerScript = readFileSync(join(REPO_ROOT, 'dist/worker.js'), 'utf8');
+  const inlined = workerScript.match(/atob\("([A-Za-z0-9+/=]+)"\)/)?.[1];
+  if (!inlined) throw new Error('dist/worker.js: the inlined WASM was not found');
+  const measure = (part, bytes) => ({ part, raw: bytes.length, gzip: gzip(bytes) });
+  return [
+    { ...measure('page JS', Buffer.from('')), raw: page.raw, gzip: page.gzip },
+    measure('worker JS (glue, minified)', Buffer.from(workerScript.replace(inlined, ''))),
+    measure('worker WASM, inlined (deflated, base64)', Buffer.from(inlined)),
+    measure(
+      'worker WASM as a separate .wasm file, for comparison',
+      readFileSync(join(REPO_ROOT, 'build/worker/bws_worker_bg.wasm')),
+    ),
+  ];
 }
 
 export async function run() {
@@ -54,8 +89,9 @@ export async function run() {
     partysocket: await importCost('partysocket', 'WebSocket'),
     'broadcast-channel': await importCost('broadcast-channel', 'BroadcastChannel, createLeaderElection'),
   };
-  const results = { files: ours.files, total: ours.total, alternatives, imports };
   const ourImport = imports['broadcast-websocket'];
+  const parts = await importParts();
+  const results = { files: ours.files, total: ours.total, alternatives, imports, parts };
 
   const markdown = [
     '### Size',
@@ -82,6 +118,11 @@ export async function run() {
         fmt.kib(m.gzip),
         name === 'broadcast-websocket' ? '' : fmt.ratio(ratio(ourImport.gzip, m.gzip)),
       ]),
+    ),
+    '',
+    table(
+      ['the root import, by part', 'raw', 'gzip'],
+      parts.map((p) => [p.part, fmt.kib(p.raw), fmt.kib(p.gzip)]),
     ),
   ];
   return { results, markdown };

@@ -8,7 +8,6 @@
 
 pub mod core;
 pub mod web;
-pub mod wire;
 
 use std::collections::HashMap;
 
@@ -22,7 +21,7 @@ use crate::web::bus::Bus;
 use crate::web::locks::{leader_lock_name, LockEvent, LockManager, LockRequest};
 use crate::web::socket::{Socket, SocketEvent};
 use crate::web::timer::Timer;
-use crate::wire::{Election, Payload, Reply, Request};
+use bws_facade::{Election, Leadership, OpenRequest, Opened, Payload, Reply, Request};
 
 /// The worker: the tab's core plus the sockets, channels, locks and timer it
 /// asked for.
@@ -118,7 +117,7 @@ impl Worker for Engine {
     fn received(&mut self, scope: &WorkerScope<Self>, request: Request, instance: HandlerId) {
         let now = now();
         match request {
-            Request::Open {
+            Request::Open(OpenRequest {
                 tab_id,
                 scope: name,
                 url,
@@ -127,7 +126,7 @@ impl Worker for Engine {
                 leader_timeout_ms,
                 grace_ms,
                 debug,
-            } => {
+            }) => {
                 let backend = match (election, &self.lock_manager) {
                     (Election::Auto | Election::Locks, Some(_)) => Backend::Locks,
                     (Election::Locks, None) => {
@@ -152,8 +151,8 @@ impl Worker for Engine {
                     .handle_join(now, instance, request);
             }
             Request::Send(payload) => self.with_tab(|tab| tab.handle_send(now, instance, payload)),
-            Request::Close { code, reason } => {
-                self.with_tab(|tab| tab.handle_close(now, instance, code, reason))
+            Request::Close(close) => {
+                self.with_tab(|tab| tab.handle_close(now, instance, close.code, close.reason))
             }
             Request::Zombie => self.with_tab(|tab| tab.handle_zombie(now, instance)),
         }
@@ -275,39 +274,49 @@ impl Engine {
 
 fn reply(event: Event<Payload>) -> Reply {
     match event {
-        Event::Leadership(leadership) => Reply::Leadership {
+        Event::Leadership(leadership) => Reply::Leadership(Leadership {
             leader_id: leadership.leader_id,
             epoch: leadership.epoch,
             backend: match leadership.backend {
-                Backend::Locks => "locks",
-                Backend::Lease => "lease",
-            }
-            .to_owned(),
+                Backend::Locks => bws_facade::Backend::Locks,
+                Backend::Lease => bws_facade::Backend::Lease,
+            },
             tabs: leadership.tabs,
-        },
+        }),
         Event::Open {
             protocol,
             extensions,
-        } => Reply::Open {
+        } => Reply::Open(Opened {
             protocol,
             extensions,
-        },
+        }),
         Event::Message(payload) => Reply::Message(payload),
         Event::Error => Reply::Error,
-        Event::Closed { info, reconnecting } => Reply::Closed {
+        Event::Closed { info, reconnecting } => Reply::Closed(bws_facade::Closed {
             code: info.code,
             reason: info.reason,
             was_clean: info.was_clean,
             reconnecting,
-        },
+        }),
     }
 }
 
-/// Registers the engine as this worker's gloo-worker. Only the worker build
-/// (feature `entry`) has it: see `Cargo.toml`.
+/// Announces the protocol this worker speaks, then registers the engine as
+/// this worker's gloo-worker (which posts `"WorkerLoaded"`). Only the worker
+/// build (feature `entry`) has it: see `Cargo.toml`.
 #[cfg(feature = "entry")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
-    use gloo_worker::Registrable;
-    Engine::registrar().encoding::<wire::JsCodec>().register();
+    use bws_facade::{Announcement, JsCodec, WorkerHello, PROTOCOL_VERSION, RELEASE};
+    use gloo_worker::{Codec, Registrable};
+    use wasm_bindgen::JsCast;
+
+    let hello = Announcement::BroadcastWebsocketWorker(WorkerHello {
+        protocol: PROTOCOL_VERSION,
+        release: RELEASE.to_owned(),
+    });
+    let global: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    // Posting to the page cannot fail for a plain object.
+    let _ = global.post_message(&JsCodec::encode(hello));
+    Engine::registrar().encoding::<JsCodec>().register();
 }

@@ -1,0 +1,155 @@
+//! The messages between a page's bridge and its worker, and their codec.
+//!
+//! The codec is serde-wasm-bindgen rather than a byte format: payloads travel
+//! as `JsValue`s (`serde_wasm_bindgen::preserve`), so a string, `ArrayBuffer`
+//! or `Blob` goes from `send()` to the socket, and from the socket to the
+//! page, by structured clone alone, never copied through WASM memory. Being
+//! self-describing, it also lets serde shape the messages as the TypeScript
+//! bridge writes them (camelCase, externally tagged enums).
+
+use serde::{Deserialize, Serialize};
+use tsify::Tsify;
+use wasm_bindgen::JsValue;
+
+use crate::options::{Backend, Election};
+
+/// A payload as the page gave it (a string, `ArrayBuffer` or `Blob`) or as
+/// the socket delivered it (a string or `ArrayBuffer`), never decoded.
+#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[tsify(type = "string | ArrayBuffer | Blob")]
+pub struct Payload(#[serde(with = "serde_wasm_bindgen::preserve")] pub JsValue);
+
+/// The worker's first message, posted before gloo-worker's `"WorkerLoaded"`:
+/// `{ broadcastWebsocketWorker: { protocol, release } }`.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub enum Announcement {
+    /// Names the protocol this worker speaks.
+    BroadcastWebsocketWorker(WorkerHello),
+}
+
+/// What a worker announces about itself.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+pub struct WorkerHello {
+    /// Its [`crate::PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// Its release, for the error message.
+    pub release: String,
+}
+
+/// From one `BroadcastWebsocket` instance (a gloo handler) to the worker.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub enum Request {
+    /// Join the shared connection of a scope.
+    Open(OpenRequest),
+    /// `send(data)`: a string, `ArrayBuffer` or `Blob`.
+    Send(Payload),
+    /// `close(code, reason)`, already validated.
+    Close(CloseRequest),
+    /// Test switch: this tab stops heartbeating and relaying for the scope.
+    Zombie,
+}
+
+/// Where and what an instance connects to, already validated by the page.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenRequest {
+    /// The tab's id, chosen by the page.
+    pub tab_id: String,
+    /// The name of the shared connection.
+    pub scope: String,
+    /// The absolute, normalised `ws:`/`wss:` URL.
+    pub url: String,
+    /// The subprotocols to offer.
+    pub protocols: Vec<String>,
+    /// The election backend asked for.
+    pub election: Election,
+    /// How long a silent leader is trusted, in ms.
+    pub leader_timeout_ms: u64,
+    /// How long the socket outlives the last instance anywhere, in ms.
+    pub grace_ms: u64,
+    /// Whether the worker logs election and routing decisions.
+    pub debug: bool,
+}
+
+/// `close(code, reason)`.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+pub struct CloseRequest {
+    /// The close code, if given.
+    #[tsify(optional)]
+    pub code: Option<u16>,
+    /// The close reason.
+    pub reason: String,
+}
+
+/// From the worker to one instance.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub enum Reply {
+    /// Who leads the scope (the first reply: the worker runs).
+    Leadership(Leadership),
+    /// The socket is open.
+    Open(Opened),
+    /// A message: a string or an `ArrayBuffer`.
+    Message(Payload),
+    /// The connection failed; `Closed` follows.
+    Error,
+    /// The instance's connection closed.
+    Closed(Closed),
+    /// One `Send` of this instance left the tab, in order.
+    Sent,
+}
+
+/// Who leads a scope.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Leadership {
+    /// The leader's tab id, if known.
+    #[tsify(optional)]
+    pub leader_id: Option<String>,
+    /// The leader's epoch.
+    pub epoch: u64,
+    /// The election backend in use.
+    pub backend: Backend,
+    /// Tabs with live instances in the scope.
+    pub tabs: u32,
+}
+
+/// The socket opened.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+pub struct Opened {
+    /// The subprotocol the server selected.
+    pub protocol: String,
+    /// The extensions the server accepted.
+    pub extensions: String,
+}
+
+/// The instance's connection closed.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Closed {
+    /// The close code.
+    pub code: u16,
+    /// The close reason.
+    pub reason: String,
+    /// Whether the closing handshake completed.
+    pub was_clean: bool,
+    /// The leader changed: the instance connects again.
+    pub reconnecting: bool,
+}
+
+/// A gloo-worker codec that keeps messages as JS values (see the module docs).
+#[derive(Debug)]
+pub struct JsCodec;
+
+impl gloo_worker::Codec for JsCodec {
+    fn encode<I: Serialize>(input: I) -> JsValue {
+        serde_wasm_bindgen::to_value(&input).expect("worker messages always serialize")
+    }
+
+    fn decode<O: for<'de> Deserialize<'de>>(input: JsValue) -> O {
+        // Only the page's bridge posts to the worker, after the handshake.
+        serde_wasm_bindgen::from_value(input).expect("a worker message of this protocol")
+    }
+}

@@ -1,0 +1,161 @@
+// The page's side of the tab's worker: creates it, checks its handshake,
+// watches its `error`, and speaks gloo-worker's protocol with it. Each
+// BroadcastWebsocket instance is one gloo handler (a Link). No WebAssembly
+// runs here; the messages' types come from the Rust contract (facade/).
+
+import type { OpenRequest, Reply, Request } from '../build/worker/bws_worker.js';
+
+// gloo-worker 0.6.0's `ToWorker` and `FromWorker` (actor/messages.rs) as its
+// serde-wasm-bindgen codec shapes them. The crate is pinned exactly
+// (Cargo.toml): these shapes are its wire format.
+type ToWorker = { Connected: number } | { ProcessInput: [number, Request] } | { Disconnected: number } | 'Destroy';
+type FromWorker = 'WorkerLoaded' | { ProcessOutput: [number, Reply] };
+
+declare const __BWS_PROTOCOL__: number;
+declare const __BWS_RELEASE__: string;
+/** The page ↔ worker protocol this page speaks (facade's PROTOCOL_VERSION). */
+const PROTOCOL = __BWS_PROTOCOL__;
+const RELEASE = __BWS_RELEASE__;
+
+/** What an instance hears from its worker. */
+export interface LinkHandler {
+  reply(reply: Reply): void;
+  /** The worker failed or is not one this page can speak to; `why` says which. */
+  fail(why: string): void;
+}
+
+/** One instance's line to the worker. */
+export interface Link {
+  send(request: Request): void;
+  /** Tells the worker the instance is gone; replies stop. */
+  free(): void;
+}
+
+/** The worker of one URL and the instances that use it. */
+class WorkerConnection {
+  readonly #url: string;
+  readonly #worker: Worker;
+  /** Messages held until the worker has said hello and loaded. */
+  #pending: ToWorker[] | undefined = [];
+  #greeted = false;
+  readonly #handlers = new Map<number, LinkHandler>();
+  #nextId = 0;
+
+  constructor(url: string) {
+    this.#url = url;
+    this.#worker = new Worker(url, { type: 'module' });
+    this.#worker.onmessage = (event) => this.#received(event.data);
+    // A script that 404s, fails to parse, throws, or traps (a worker of
+    // another release decoding our messages) reports here.
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.fail(`the worker at ${url} failed${event.message ? `: ${event.message}` : ''}`);
+    };
+    this.#worker.onmessageerror = () => this.fail(`the worker at ${url} sent a message that cannot be read`);
+  }
+
+  connect(request: OpenRequest, handler: LinkHandler): Link {
+    const id = this.#nextId++;
+    this.#handlers.set(id, handler);
+    this.#post({ Connected: id });
+    this.#post({ ProcessInput: [id, { open: request }] });
+    return {
+      send: (message) => {
+        if (this.#handlers.has(id)) this.#post({ ProcessInput: [id, message] });
+      },
+      free: () => {
+        if (this.#handlers.delete(id)) this.#post({ Disconnected: id });
+      },
+    };
+  }
+
+  /** Whether the worker never finished loading. */
+  get silent(): boolean {
+    return this.#pending !== undefined;
+  }
+
+  #post(message: ToWorker): void {
+    if (this.#pending) this.#pending.push(message);
+    else this.#worker.postMessage(message);
+  }
+
+  #received(data: unknown): void {
+    if (!this.#greeted) {
+      this.#greeted = true;
+      this.#checkHello(data);
+      return;
+    }
+    const message = data as FromWorker;
+    if (message === 'WorkerLoaded' && this.#pending) {
+      const pending = this.#pending;
+      this.#pending = undefined;
+      for (const queued of pending) this.#worker.postMessage(queued);
+    } else if (typeof message === 'object' && message !== null && 'ProcessOutput' in message) {
+      const [id, reply] = message.ProcessOutput;
+      this.#handlers.get(id)?.reply(reply);
+    } else {
+      this.fail(`the worker at ${this.#url} sent an unknown message: ${describe(data)}`);
+    }
+  }
+
+  /** The first message must name our protocol; anything else fails at once, before we post a thing. */
+  #checkHello(data: unknown): void {
+    const hello = (data as { broadcastWebsocketWorker?: { protocol?: unknown; release?: unknown } } | null)
+      ?.broadcastWebsocketWorker;
+    const ours = `protocol ${PROTOCOL} (broadcast-websocket ${RELEASE})`;
+    if (hello === undefined) {
+      const older = data === 'WorkerLoaded' ? ' (a broadcast-websocket release older than the handshake?)' : '';
+      this.fail(
+        `the worker at ${this.#url} is not a broadcast-websocket worker of ${ours}${older}: its first message was ${describe(data)}`,
+      );
+    } else if (hello.protocol !== PROTOCOL) {
+      this.fail(
+        `the worker at ${this.#url} speaks protocol ${String(hello.protocol)} (broadcast-websocket ${String(hello.release)}), this page speaks ${ours}: serve the dist/worker.js of this release`,
+      );
+    }
+  }
+
+  fail(why: string): void {
+    if (workers.get(this.#url) === this) workers.delete(this.#url);
+    this.#worker.terminate();
+    this.#pending = undefined;
+    const handlers = [...this.#handlers.values()];
+    this.#handlers.clear();
+    for (const handler of handlers) handler.fail(why);
+  }
+}
+
+function describe(data: unknown): string {
+  try {
+    return JSON.stringify(data)?.slice(0, 200) ?? String(data);
+  } catch {
+    return String(data);
+  }
+}
+
+/** This page's workers, one per script URL. */
+const workers = new Map<string, WorkerConnection>();
+
+/** Joins `request.scope` through the page's worker of `workerUrl`, starting it if needed. */
+export function connect(workerUrl: string, request: OpenRequest, handler: LinkHandler): Link {
+  let worker = workers.get(workerUrl);
+  if (worker === undefined) {
+    worker = new WorkerConnection(workerUrl);
+    workers.set(workerUrl, worker);
+  }
+  return worker.connect(request, handler);
+}
+
+/** Gives up on the worker of `workerUrl` if it never loaded, so the next instance starts a new one. */
+export function forgetSilentWorker(workerUrl: string, why: string): void {
+  const worker = workers.get(workerUrl);
+  if (worker?.silent) worker.fail(why);
+}
+
+/** This page's tab id: random, fixed for the page's lifetime. `getRandomValues`
+ * works in insecure contexts too (an OBS local file), unlike `randomUUID`. */
+export const tabId = (() => {
+  let id: string | undefined;
+  return () =>
+    (id ??= [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join(''));
+})();

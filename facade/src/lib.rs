@@ -4,7 +4,6 @@
 //! each `BroadcastWebsocket` instance a [`Link`]: a forked bridge whose replies
 //! are handed to the instance's [`LinkHandler`]. It only converts; WebSocket
 //! semantics live in the TypeScript class, routing in the worker.
-#![deny(clippy::all, missing_docs, missing_debug_implementations)]
 
 mod types;
 

@@ -3,10 +3,6 @@
 //! browser tests use. This module reads the configuration, binds, announces
 //! the port, and orchestrates a clean shutdown.
 
-#![deny(clippy::all)]
-#![forbid(unsafe_code)]
-#![warn(rust_2018_idioms)]
-
 mod channels;
 mod command;
 mod config;

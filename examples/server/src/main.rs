@@ -28,7 +28,7 @@ use tower_http::services::ServeDir;
 use crate::channels::broker::Broker;
 use crate::channels::routes::Channels;
 use crate::channels::session::Phase;
-use crate::config::{Config, Parsed};
+use crate::config::Config;
 use crate::http::AppState;
 use crate::hub::Hub;
 use crate::log::{log, redact_url};
@@ -42,17 +42,8 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(1200);
 const HTTP_DRAIN_GRACE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
-    let config = match config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(Parsed::Run(config)) => *config,
-        Ok(Parsed::Help) => {
-            println!("{}", config::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("bws-server: {message}\n\n{}", config::USAGE);
-            return ExitCode::from(2);
-        }
-    };
+    // Prints help or the error and exits (0 or 2) on `--help` or bad input.
+    let config = Config::from_env();
 
     log::set_level(config.log_level);
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::cors::OriginPolicy;
-use crate::log::Level;
+use crate::log::{self, Level};
 
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(
@@ -43,7 +43,7 @@ pub struct Config {
     )]
     pub cors: OriginPolicy,
     /// error, warn, info or debug
-    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = Level::parse)]
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log::parse_level)]
     pub log_level: Level,
     #[command(flatten)]
     pub channels: ChannelLimits,

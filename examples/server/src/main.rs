@@ -31,7 +31,7 @@ use crate::channels::session::Phase;
 use crate::config::Config;
 use crate::http::AppState;
 use crate::hub::Hub;
-use crate::log::{log, redact_url};
+use crate::log::redact_url;
 use crate::shutdown::Signals;
 use crate::stats::Stats;
 
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     // Prints help or the error and exits (0 or 2) on `--help` or bad input.
     let config = Config::from_env();
 
-    log::set_level(config.log_level);
+    log::init(config.log_level);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
         builder.worker_threads(workers);
@@ -127,7 +127,7 @@ async fn run(config: Config) -> Result<(), String> {
         Some(url) => format!("redis at {}", redact_url(url)),
         None => "memory".into(),
     };
-    log!(Info, "instance {instance}, {mode}, cors {:?}", config.cors);
+    tracing::info!("instance {instance}, {mode}, cors {:?}", config.cors);
 
     tokio::select! {
         () = signals.recv() => {}
@@ -144,7 +144,7 @@ async fn run(config: Config) -> Result<(), String> {
     // 1001. Channel sockets stop reading, the broker stops admitting and
     // waits for what it admitted to be queued, then the sockets write their
     // queues and close with 1001.
-    log!(Info, "shutting down");
+    tracing::info!("shutting down");
     state.hub.begin_shutdown();
     channels.phase.send_replace(Phase::Stopping);
     channels.broker.close(config.shutdown_grace).await;

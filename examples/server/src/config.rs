@@ -24,23 +24,17 @@ pub struct Config {
     /// Port to bind; 0 picks a free one
     #[arg(long, env = "PORT", default_value_t = 8080, value_parser = trimmed::<u16>)]
     pub port: u16,
-    /// Serve files from DIR at /
-    #[arg(long, value_name = "DIR")]
+    /// Serve files from this directory at /
+    #[arg(long)]
     pub static_dir: Option<PathBuf>,
     /// Redis for multi-instance fan-out, history and parked sessions [default: in memory]
-    #[arg(long, env = "REDIS_URL", value_name = "URL", value_parser = trimmed::<String>)]
+    #[arg(long, env = "REDIS_URL", value_parser = trimmed::<String>)]
     pub redis_url: Option<String>,
     /// Runtime threads [default: one per core]
-    #[arg(long, env = "WORKERS", value_name = "N", value_parser = positive::<usize>)]
+    #[arg(long, env = "WORKERS", value_parser = positive::<usize>)]
     pub workers: Option<usize>,
     /// Allowed origins: * or a comma-separated list of scheme://host[:port]
-    #[arg(
-        long = "cors-origin",
-        env = "CORS_ORIGIN",
-        value_name = "LIST",
-        default_value = "*",
-        value_parser = OriginPolicy::parse
-    )]
+    #[arg(long = "cors-origin", env = "CORS_ORIGIN", default_value = "*", value_parser = OriginPolicy::parse)]
     pub cors: OriginPolicy,
     /// error, warn, info or debug
     #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log::parse_level)]
@@ -48,13 +42,7 @@ pub struct Config {
     #[command(flatten)]
     pub channels: ChannelLimits,
     /// How long shutdown waits for broadcasts in flight and for channel sockets to drain, in ms
-    #[arg(
-        long = "shutdown-grace-ms",
-        env = "SHUTDOWN_GRACE_MS",
-        value_name = "MS",
-        default_value = "5000",
-        value_parser = millis
-    )]
+    #[arg(long = "shutdown-grace-ms", env = "SHUTDOWN_GRACE_MS", default_value = "5000", value_parser = millis)]
     pub shutdown_grace: Duration,
 }
 
@@ -62,85 +50,31 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Args)]
 pub struct ChannelLimits {
     /// Largest WebSocket message/frame on /ws and largest POST /broadcast body, in bytes
-    #[arg(
-        long = "max-message-bytes",
-        env = "MAX_MESSAGE_BYTES",
-        value_name = "BYTES",
-        default_value = "65536",
-        value_parser = positive::<usize>
-    )]
+    #[arg(long = "max-message-bytes", env = "MAX_MESSAGE_BYTES", default_value_t = 65536, value_parser = positive::<usize>)]
     pub max_message_bytes: usize,
     /// Token bucket per connection: refill rate, in client frames per second
-    #[arg(
-        long = "rate-limit-per-second",
-        env = "RATE_LIMIT_PER_SECOND",
-        value_name = "N",
-        default_value = "20",
-        value_parser = positive::<f64>
-    )]
+    #[arg(long = "rate-limit-per-second", env = "RATE_LIMIT_PER_SECOND", default_value_t = 20.0, value_parser = positive::<f64>)]
     pub rate_per_second: f64,
     /// Token bucket capacity, in client frames
-    #[arg(
-        long = "rate-limit-burst",
-        env = "RATE_LIMIT_BURST",
-        value_name = "N",
-        default_value = "40",
-        value_parser = positive::<f64>
-    )]
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", default_value_t = 40.0, value_parser = positive::<f64>)]
     pub rate_burst: f64,
     /// Ping interval in ms; a peer silent for a whole interval after a ping is evicted
-    #[arg(
-        long = "heartbeat-interval-ms",
-        env = "HEARTBEAT_INTERVAL_MS",
-        value_name = "MS",
-        default_value = "30000",
-        value_parser = millis
-    )]
+    #[arg(long = "heartbeat-interval-ms", env = "HEARTBEAT_INTERVAL_MS", default_value = "30000", value_parser = millis)]
     pub heartbeat_interval: Duration,
     /// How long a disconnected client's session waits to be resumed, in ms
-    #[arg(
-        long = "resume-ttl-ms",
-        env = "RESUME_TTL_MS",
-        value_name = "MS",
-        default_value = "120000",
-        value_parser = millis
-    )]
+    #[arg(long = "resume-ttl-ms", env = "RESUME_TTL_MS", default_value = "120000", value_parser = millis)]
     pub resume_ttl: Duration,
     /// How long a messageId is remembered per client, in ms
-    #[arg(
-        long = "dedup-window-ms",
-        env = "DEDUP_WINDOW_MS",
-        value_name = "MS",
-        default_value = "60000",
-        value_parser = millis
-    )]
+    #[arg(long = "dedup-window-ms", env = "DEDUP_WINDOW_MS", default_value = "60000", value_parser = millis)]
     pub dedup_window: Duration,
     /// Comma-separated channel names or prefix* patterns whose messages are kept
-    #[arg(
-        long = "persistent-channels",
-        env = "PERSISTENT_CHANNELS",
-        value_name = "LIST",
-        default_value = "persistent:*",
-        value_parser = patterns
-    )]
+    #[arg(long = "persistent-channels", env = "PERSISTENT_CHANNELS", default_value = "persistent:*", value_parser = patterns)]
     pub persistent: Patterns,
     /// Messages kept per persistent channel
-    #[arg(
-        long = "history-size",
-        env = "HISTORY_SIZE",
-        value_name = "N",
-        default_value = "1000",
-        value_parser = positive::<usize>
-    )]
+    #[arg(long = "history-size", env = "HISTORY_SIZE", default_value_t = 1000, value_parser = positive::<usize>)]
     pub history_size: usize,
     /// Messages queued for one socket before it is closed as a slow consumer
-    #[arg(
-        long = "send-queue-limit",
-        env = "SEND_QUEUE_LIMIT",
-        value_name = "N",
-        default_value = "4096",
-        value_parser = positive::<usize>
-    )]
+    #[arg(long = "send-queue-limit", env = "SEND_QUEUE_LIMIT", default_value_t = 4096, value_parser = positive::<usize>)]
     pub send_queue_limit: usize,
 }
 

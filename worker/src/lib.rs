@@ -4,7 +4,6 @@
 //! events, bus messages, lock grants and timer ticks into calls on the pure
 //! [`core::Tab`] and executes what the tab returns. Every `BroadcastWebsocket`
 //! instance of the page is one gloo bridge (a `HandlerId`) of this worker.
-#![deny(clippy::all, missing_docs, missing_debug_implementations)]
 
 pub mod core;
 pub mod web;

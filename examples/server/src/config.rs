@@ -1,82 +1,95 @@
-//! Command-line and environment configuration. Flags win over environment
-//! variables; every knob has a default so the server runs with none set.
+//! Configuration, parsed by clap: a flag wins over its environment variable,
+//! which wins over the default, and every knob has a default so the server
+//! runs with none set.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+
 use crate::cors::OriginPolicy;
-use crate::log::Level;
+use crate::log::{self, Level};
 
-pub const USAGE: &str = "\
-usage: bws-server [--host HOST] [--port PORT] [--static-dir DIR]
-                  [--redis-url URL] [--workers N] [--cors-origin LIST]
-
-  --host HOST         address to bind (default 127.0.0.1, loopback only)
-  --port PORT         port to bind; 0 picks a free one (default: $PORT, else 8080)
-  --static-dir DIR    serve files from DIR at /
-  --redis-url URL     fan out through Redis (default: $REDIS_URL, else in memory)
-  --workers N         runtime threads (default: $WORKERS, else one per core)
-  --cors-origin LIST  allowed origins, comma-separated, or * (default: $CORS_ORIGIN, else *)
-  -h, --help          show this help
-
-Other settings come from the environment (see examples/server/README.md):
-LOG_LEVEL, MAX_MESSAGE_BYTES, RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST,
-HEARTBEAT_INTERVAL_MS, RESUME_TTL_MS, DEDUP_WINDOW_MS, PERSISTENT_CHANNELS,
-HISTORY_SIZE, SEND_QUEUE_LIMIT, SHUTDOWN_GRACE_MS.";
-
-const DEFAULT_PORT: u16 = 8080;
-
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(
+    name = "bws-server",
+    about = "Broadcast service and test server of broadcast-websocket",
+    after_help = "Flags win over environment variables; empty variables count as unset. \
+                  See examples/server/README.md."
+)]
 pub struct Config {
+    /// Address to bind (loopback only by default; use 0.0.0.0 in a container)
+    #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port to bind; 0 picks a free one
+    #[arg(long, env = "PORT", default_value_t = 8080, value_parser = trimmed::<u16>)]
     pub port: u16,
+    /// Serve files from this directory at /
+    #[arg(long)]
     pub static_dir: Option<PathBuf>,
+    /// Redis for multi-instance fan-out, history and parked sessions [default: in memory]
+    #[arg(long, env = "REDIS_URL", value_parser = trimmed::<String>)]
     pub redis_url: Option<String>,
-    /// `None`: tokio's default, one thread per core.
+    /// Runtime threads [default: one per core]
+    #[arg(long, env = "WORKERS", value_parser = positive::<usize>)]
     pub workers: Option<usize>,
+    /// Allowed origins: * or a comma-separated list of scheme://host[:port]
+    #[arg(long = "cors-origin", env = "CORS_ORIGIN", default_value = "*", value_parser = OriginPolicy::parse)]
     pub cors: OriginPolicy,
+    /// error, warn, info or debug
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log::parse_level)]
     pub log_level: Level,
+    #[command(flatten)]
     pub channels: ChannelLimits,
-    /// How long shutdown waits for channel sockets to drain and close.
+    /// How long shutdown waits for broadcasts in flight and for channel sockets to drain, in ms
+    #[arg(long = "shutdown-grace-ms", env = "SHUTDOWN_GRACE_MS", default_value = "5000", value_parser = millis)]
     pub shutdown_grace: Duration,
 }
 
 /// The knobs of the channels service (`/ws`, `POST /broadcast`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct ChannelLimits {
-    /// Largest accepted WebSocket message and frame, and `POST /broadcast` body.
+    /// Largest WebSocket message/frame on /ws and largest POST /broadcast body, in bytes
+    #[arg(long = "max-message-bytes", env = "MAX_MESSAGE_BYTES", default_value_t = 65536, value_parser = positive::<usize>)]
     pub max_message_bytes: usize,
-    /// Token bucket per connection: refill rate and capacity, in client frames.
+    /// Token bucket per connection: refill rate, in client frames per second
+    #[arg(long = "rate-limit-per-second", env = "RATE_LIMIT_PER_SECOND", default_value_t = 20.0, value_parser = positive::<f64>)]
     pub rate_per_second: f64,
+    /// Token bucket capacity, in client frames
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", default_value_t = 40.0, value_parser = positive::<f64>)]
     pub rate_burst: f64,
-    /// A ping goes out every interval; a peer silent for a whole interval
-    /// after a ping is evicted.
+    /// Ping interval in ms; a peer silent for a whole interval after a ping is evicted
+    #[arg(long = "heartbeat-interval-ms", env = "HEARTBEAT_INTERVAL_MS", default_value = "30000", value_parser = millis)]
     pub heartbeat_interval: Duration,
-    /// How long a disconnected client's session waits to be resumed.
+    /// How long a disconnected client's session waits to be resumed, in ms
+    #[arg(long = "resume-ttl-ms", env = "RESUME_TTL_MS", default_value = "120000", value_parser = millis)]
     pub resume_ttl: Duration,
-    /// How long a `messageId` is remembered for deduplication.
+    /// How long a messageId is remembered per client, in ms
+    #[arg(long = "dedup-window-ms", env = "DEDUP_WINDOW_MS", default_value = "60000", value_parser = millis)]
     pub dedup_window: Duration,
-    /// Channel names (exact, or `prefix*`) whose messages are kept for replay.
-    pub persistent: Vec<String>,
-    /// Messages kept per persistent channel.
+    /// Comma-separated channel names or prefix* patterns whose messages are kept
+    #[arg(long = "persistent-channels", env = "PERSISTENT_CHANNELS", default_value = "persistent:*", value_parser = patterns)]
+    pub persistent: Patterns,
+    /// Messages kept per persistent channel
+    #[arg(long = "history-size", env = "HISTORY_SIZE", default_value_t = 1000, value_parser = positive::<usize>)]
     pub history_size: usize,
-    /// Messages queued for one socket before it counts as a slow consumer.
+    /// Messages queued for one socket before it is closed as a slow consumer
+    #[arg(long = "send-queue-limit", env = "SEND_QUEUE_LIMIT", default_value_t = 4096, value_parser = positive::<usize>)]
     pub send_queue_limit: usize,
 }
 
+/// Channel names (exact, or `prefix*`) whose messages are kept for replay.
+/// A newtype, so clap takes the whole list as one value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patterns(pub Vec<String>);
+
 impl Default for ChannelLimits {
+    /// The defaults declared above, without reading flags or the environment.
     fn default() -> Self {
-        Self {
-            max_message_bytes: 64 * 1024,
-            rate_per_second: 20.0,
-            rate_burst: 40.0,
-            heartbeat_interval: Duration::from_secs(30),
-            resume_ttl: Duration::from_secs(120),
-            dedup_window: Duration::from_secs(60),
-            persistent: vec!["persistent:*".into()],
-            history_size: 1000,
-            send_queue_limit: 4096,
-        }
+        let matches = ChannelLimits::augment_args(clap::Command::new("defaults"))
+            .mut_args(|arg| arg.env(None))
+            .get_matches_from(["defaults"]);
+        Self::from_arg_matches(&matches).expect("the defaults parse")
     }
 }
 
@@ -84,6 +97,7 @@ impl ChannelLimits {
     /// Whether messages on `channel` get an `id` and are kept for replay.
     pub fn is_persistent(&self, channel: &str) -> bool {
         self.persistent
+            .0
             .iter()
             .any(|pattern| match pattern.strip_suffix('*') {
                 Some(prefix) => channel.starts_with(prefix),
@@ -92,157 +106,126 @@ impl ChannelLimits {
     }
 }
 
-/// Outcome of reading the command line.
-#[derive(Debug, PartialEq)]
-pub enum Parsed {
-    Run(Box<Config>),
-    Help,
-}
-
-/// Parses `args` (without the program name); `env` looks up an environment
-/// variable and is only consulted for settings no flag gave.
-pub fn parse(
-    args: impl IntoIterator<Item = String>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Parsed, String> {
-    let mut host = String::from("127.0.0.1");
-    let mut port = None;
-    let mut static_dir = None;
-    let mut redis_url = None;
-    let mut workers = None;
-    let mut cors = None;
-
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.into())),
-            _ => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--host" => host = value()?,
-            "--port" => port = Some(parse_port(&value()?)?),
-            "--static-dir" => static_dir = Some(PathBuf::from(value()?)),
-            "--redis-url" => redis_url = Some(value()?),
-            "--workers" => workers = Some(value()?),
-            "--cors-origin" => cors = Some(value()?),
-            "-h" | "--help" => return Ok(Parsed::Help),
-            other => return Err(format!("unknown argument: {other}")),
-        }
+impl Config {
+    /// Parses the process's arguments and environment; on `--help` or a bad
+    /// value clap prints the message and exits (status 0 and 2).
+    pub fn from_env() -> Self {
+        Self::parse_args(std::env::args_os())
     }
 
-    // Empty variables count as unset, as shells make them easy to leave behind.
-    let var = |name: &str| {
-        env(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let port = match (port, var("PORT")) {
-        (Some(port), _) => port,
-        (None, Some(env)) => parse_port(&env).map_err(|e| format!("PORT: {e}"))?,
-        (None, None) => DEFAULT_PORT,
-    };
-    let workers = match workers.or_else(|| var("WORKERS")) {
-        Some(text) => Some(positive::<usize>("WORKERS", &text)?),
-        None => None,
-    };
-    let cors = OriginPolicy::parse(&cors.or_else(|| var("CORS_ORIGIN")).unwrap_or("*".into()))
-        .map_err(|e| format!("CORS_ORIGIN: {e}"))?;
-    let log_level = match var("LOG_LEVEL") {
-        Some(text) => Level::parse(&text).map_err(|e| format!("LOG_LEVEL: {e}"))?,
-        None => Level::Info,
-    };
+    /// Parses `args` (program name first) with the process environment.
+    pub fn parse_args<I>(args: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_args(args).unwrap_or_else(|err| err.exit())
+    }
 
-    let defaults = ChannelLimits::default();
-    let millis = |name: &str, default: Duration| -> Result<Duration, String> {
-        var(name).map_or(Ok(default), |text| {
-            positive::<u64>(name, &text).map(Duration::from_millis)
-        })
-    };
-    let number = |name: &str, default: f64| -> Result<f64, String> {
-        var(name).map_or(Ok(default), |text| positive::<f64>(name, &text))
-    };
-    let count = |name: &str, default: usize| -> Result<usize, String> {
-        var(name).map_or(Ok(default), |text| positive::<usize>(name, &text))
-    };
-    let channels = ChannelLimits {
-        max_message_bytes: count("MAX_MESSAGE_BYTES", defaults.max_message_bytes)?,
-        rate_per_second: number("RATE_LIMIT_PER_SECOND", defaults.rate_per_second)?,
-        rate_burst: number("RATE_LIMIT_BURST", defaults.rate_burst)?,
-        heartbeat_interval: millis("HEARTBEAT_INTERVAL_MS", defaults.heartbeat_interval)?,
-        resume_ttl: millis("RESUME_TTL_MS", defaults.resume_ttl)?,
-        dedup_window: millis("DEDUP_WINDOW_MS", defaults.dedup_window)?,
-        persistent: match var("PERSISTENT_CHANNELS") {
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect(),
-            None => defaults.persistent,
-        },
-        history_size: count("HISTORY_SIZE", defaults.history_size)?,
-        send_queue_limit: count("SEND_QUEUE_LIMIT", defaults.send_queue_limit)?,
-    };
-    let shutdown_grace = millis("SHUTDOWN_GRACE_MS", Duration::from_secs(5))?;
-
-    Ok(Parsed::Run(Box::new(Config {
-        host,
-        port,
-        static_dir,
-        redis_url: redis_url
-            .filter(|u| !u.is_empty())
-            .or_else(|| var("REDIS_URL")),
-        workers,
-        cors,
-        log_level,
-        channels,
-        shutdown_grace,
-    })))
+    pub fn try_parse_args<I>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = without_blank_env(Self::command()).try_get_matches_from(args)?;
+        let mut config = Self::from_arg_matches(&matches)?;
+        // `--redis-url ''` asks for the in-memory mode.
+        config.redis_url = config.redis_url.filter(|url| !url.is_empty());
+        Ok(config)
+    }
 }
 
-fn parse_port(text: &str) -> Result<u16, String> {
-    text.parse()
-        .map_err(|_| format!("invalid port {text:?} (expected 0-65535)"))
+/// Empty variables count as unset, as shells make them easy to leave behind;
+/// clap would otherwise parse "" (clap reads each variable when the command
+/// is built, so dropping the binding here is enough).
+fn without_blank_env(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| {
+        let blank = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.to_string_lossy().trim().is_empty());
+        if blank {
+            arg.env(None)
+        } else {
+            arg
+        }
+    })
+}
+
+/// Any `FromStr` value, ignoring surrounding blanks.
+fn trimmed<T: std::str::FromStr>(text: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    text.trim().parse().map_err(|e| format!("{e}"))
 }
 
 /// A number greater than zero; zero would disable a limit by accident.
-fn positive<T: std::str::FromStr + PartialOrd + Default>(
-    name: &str,
-    text: &str,
-) -> Result<T, String> {
-    match text.parse::<T>() {
+fn positive<T: std::str::FromStr + PartialOrd + Default>(text: &str) -> Result<T, String> {
+    match text.trim().parse::<T>() {
         Ok(n) if n > T::default() => Ok(n),
-        _ => Err(format!("{name}: expected a number above 0, got {text:?}")),
+        _ => Err("expected a number above 0".into()),
     }
+}
+
+fn millis(text: &str) -> Result<Duration, String> {
+    positive::<u64>(text).map(Duration::from_millis)
+}
+
+fn patterns(text: &str) -> Result<Patterns, String> {
+    Ok(Patterns(
+        text.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from)
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::sync::Mutex;
 
-    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, String> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        parse(args.iter().map(|s| s.to_string()), |name| {
-            env.get(name).cloned()
-        })
+    /// Every variable the server reads; tests set them on the process, so
+    /// they run one at a time and clear all of them first.
+    const VARIABLES: [&str; 15] = [
+        "PORT",
+        "REDIS_URL",
+        "WORKERS",
+        "CORS_ORIGIN",
+        "LOG_LEVEL",
+        "MAX_MESSAGE_BYTES",
+        "RATE_LIMIT_PER_SECOND",
+        "RATE_LIMIT_BURST",
+        "HEARTBEAT_INTERVAL_MS",
+        "RESUME_TTL_MS",
+        "DEDUP_WINDOW_MS",
+        "PERSISTENT_CHANNELS",
+        "HISTORY_SIZE",
+        "SEND_QUEUE_LIMIT",
+        "SHUTDOWN_GRACE_MS",
+    ];
+    static ENV: Mutex<()> = Mutex::new(());
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, clap::Error> {
+        let _guard = ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for name in VARIABLES {
+            std::env::remove_var(name);
+        }
+        for (name, value) in env {
+            std::env::set_var(name, value);
+        }
+        let parsed =
+            Config::try_parse_args(std::iter::once("bws-server").chain(args.iter().copied()));
+        for (name, _) in env {
+            std::env::remove_var(name);
+        }
+        parsed
     }
 
     fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
-        match run(args, env) {
-            Ok(Parsed::Run(config)) => *config,
-            other => panic!("expected a config, got {other:?}"),
-        }
+        run(args, env).unwrap_or_else(|e| panic!("expected a config, got {e}"))
     }
 
     #[test]
@@ -282,6 +265,12 @@ mod tests {
     }
 
     #[test]
+    fn empty_and_padded_variables() {
+        let c = config(&[], &[("PORT", " "), ("REDIS_URL", ""), ("WORKERS", " 4 ")]);
+        assert_eq!((c.port, c.redis_url, c.workers), (8080, None, Some(4)));
+    }
+
+    #[test]
     fn all_path_flags_in_both_spellings() {
         let c = config(
             &["--host", "0.0.0.0", "--port=1234", "--static-dir", "www"],
@@ -308,7 +297,7 @@ mod tests {
         assert_eq!(c.channels.max_message_bytes, 1024);
         assert_eq!(c.channels.rate_per_second, 2.5);
         assert_eq!(c.channels.heartbeat_interval, Duration::from_millis(100));
-        assert_eq!(c.channels.persistent, ["chat", "log:*"]);
+        assert_eq!(c.channels.persistent.0, ["chat", "log:*"]);
         assert_eq!(c.shutdown_grace, Duration::from_millis(250));
         assert!(c.channels.is_persistent("chat"));
         assert!(c.channels.is_persistent("log:x"));
@@ -325,6 +314,8 @@ mod tests {
         assert!(run(&["--bogus"], &[]).is_err());
         assert!(run(&["--workers", "0"], &[]).is_err());
         assert!(run(&[], &[("LOG_LEVEL", "loud")]).is_err());
-        assert_eq!(run(&["--help"], &[]), Ok(Parsed::Help));
+        let help = run(&["--help"], &[]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
     }
 }

@@ -2,10 +2,20 @@
 //!
 //! tungstenite, under axum's WebSocket, can neither negotiate extensions nor
 //! accept frames with RSV1 set. So when a client offers the extension and the
-//! query opts in, this module answers the upgrade itself and speaks RFC 6455
-//! over the raw upgraded connection (codec in `frame.rs`), inflating and
-//! deflating with flate2. The session on top is the shared one in `echo.rs`,
-//! so commands, echo, broadcasts and stats behave as on plain connections.
+//! query opts in, this module answers the upgrade itself (accept key by
+//! tungstenite) and speaks RFC 6455 over the raw upgraded connection (frames
+//! in `frame.rs`), inflating and deflating with flate2. The session on top is
+//! the shared one in `echo.rs`, so commands, echo, broadcasts and stats
+//! behave as on plain connections.
+//!
+//! Why not a crate: yawc 0.5 (axum feature), which answers a browser's offer
+//! with these very terms, was tried in this module's place. It answers a Ping carrying RSV1 with a Pong instead of failing the connection
+//! (RFC 7692 §6.1; `tests/deflate.rs` checks for 1002), accepts offers with
+//! unknown, repeated or invalid parameters that RFC 7692 §7.1 says to decline,
+//! ignores a header holding several offers, and without its zlib feature
+//! drops a client's `server_max_window_bits` from the answer instead of
+//! honouring it; with zlib it would answer Chromium with
+//! `client_max_window_bits=9`, changing the `extensions` pages see.
 //!
 //! Negotiated parameters, chosen to keep this small yet real:
 //! - we always answer `server_no_context_takeover`: each message we send is
@@ -24,12 +34,11 @@ use axum::body::Body;
 use axum::extract::ws::{Message, Utf8Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use crate::echo::{self, EchoQuery, Transport, MAX_MESSAGE_BYTES};
 use crate::frame::{self, Decoded, Frame, Violation};
@@ -40,8 +49,6 @@ const EXTENSION: &str = "permessage-deflate";
 /// What a sync flush ends with; senders strip it and receivers put it back
 /// before inflating (RFC 7692 §7.2.1, §7.2.2).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
-/// RFC 6455 §1.3: mixed into `Sec-WebSocket-Accept`.
-const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Minimum read size; larger frames get room for all of their bytes at once.
 const READ_CHUNK: usize = 64 * 1024;
 /// `feed` writes out once this much is queued, like tungstenite's buffer.
@@ -120,15 +127,6 @@ fn window_bits(text: &str) -> Option<u8> {
     text.parse().ok().filter(|bits| (8..=15).contains(bits))
 }
 
-/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
-fn accept_key(key: &[u8]) -> String {
-    let digest = Sha1::new()
-        .chain_update(key)
-        .chain_update(ACCEPT_GUID)
-        .finalize();
-    base64::engine::general_purpose::STANDARD.encode(digest)
-}
-
 /// Answers an upgrade (already validated by axum's extractor) with 101 and
 /// the extension, and serves the connection once hyper hands it over.
 pub fn accept(
@@ -143,7 +141,7 @@ pub fn accept(
         .get(header::SEC_WEBSOCKET_KEY)
         .map(HeaderValue::as_bytes);
     let (Some(accept), Ok(extensions)) = (
-        key.and_then(|key| HeaderValue::from_str(&accept_key(key)).ok()),
+        key.and_then(|key| HeaderValue::from_str(&derive_accept_key(key)).ok()),
         HeaderValue::from_str(&agreement.response_header()),
     ) else {
         return (StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key").into_response();
@@ -559,7 +557,7 @@ mod tests {
     fn accept_key_matches_rfc_example() {
         // RFC 6455 §1.3.
         assert_eq!(
-            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }

@@ -1,9 +1,14 @@
-//! Minimal RFC 6455 frame codec for the permessage-deflate transport
-//! (`deflate.rs`), which cannot use tungstenite's because tungstenite rejects
-//! the RSV1 bit that marks compressed messages. Server side only: incoming
-//! frames must be masked, outgoing ones are not.
+//! RFC 6455 frames for the permessage-deflate transport (`deflate.rs`),
+//! which cannot use tungstenite's WebSocket because that rejects the RSV1 bit
+//! marking compressed messages. tungstenite's `FrameHeader` still reads and
+//! writes the headers; this adds the server's rules: incoming frames must be
+//! masked and within limits, outgoing ones are not masked.
+
+use std::io::Cursor;
 
 use axum::extract::ws::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
@@ -66,36 +71,22 @@ pub enum Decoded {
 /// Message-level rules (fragment order, where RSV1 may appear) are the
 /// caller's, since they depend on state across frames.
 pub fn decode(buf: &[u8], max_payload: usize) -> Result<Decoded, Violation> {
-    let [b0, b1, ..] = *buf else {
-        return Ok(Decoded::NeedMore(2));
+    let mut cursor = Cursor::new(buf);
+    let (header, len) = match FrameHeader::parse(&mut cursor) {
+        Ok(Some(parsed)) => parsed,
+        // Part of a header (at most 14 bytes): at least one more byte.
+        Ok(None) => return Ok(Decoded::NeedMore(buf.len() + 1)),
+        Err(_) => return Err(Violation::protocol("unknown opcode")),
     };
-    let fin = b0 & 0x80 != 0;
-    let rsv1 = b0 & 0x40 != 0;
-    let opcode = b0 & 0x0F;
-    if b0 & 0x30 != 0 {
+    if header.rsv2 || header.rsv3 {
         return Err(Violation::protocol("RSV2/RSV3 set without an extension"));
     }
-    if !matches!(
-        opcode,
-        OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG
-    ) {
-        return Err(Violation::protocol("unknown opcode"));
-    }
-    if b1 & 0x80 == 0 {
+    let Some(mask) = header.mask else {
         return Err(Violation::protocol("client frames must be masked"));
-    }
-    let (len, mask_at) = match b1 & 0x7F {
-        126 => match buf.get(2..4) {
-            Some(&[a, b]) => (u64::from(u16::from_be_bytes([a, b])), 4),
-            _ => return Ok(Decoded::NeedMore(4)),
-        },
-        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-            Some(bytes) => (u64::from_be_bytes(bytes), 10),
-            None => return Ok(Decoded::NeedMore(10)),
-        },
-        short => (u64::from(short), 2),
     };
-    if opcode >= OP_CLOSE && (!fin || len > MAX_CONTROL_PAYLOAD as u64) {
+    let opcode = u8::from(header.opcode);
+    let control = matches!(header.opcode, OpCode::Control(_));
+    if control && (!header.is_final || len > MAX_CONTROL_PAYLOAD as u64) {
         return Err(Violation::protocol("fragmented or oversized control frame"));
     }
     let len = match usize::try_from(len) {
@@ -107,25 +98,19 @@ pub fn decode(buf: &[u8], max_payload: usize) -> Result<Decoded, Violation> {
             })
         }
     };
-    let start = mask_at + 4;
+    let start = cursor.position() as usize;
     let end = start + len;
     if buf.len() < end {
         return Ok(Decoded::NeedMore(end));
     }
-    let mask = [
-        buf[mask_at],
-        buf[mask_at + 1],
-        buf[mask_at + 2],
-        buf[mask_at + 3],
-    ];
     let payload = buf[start..end]
         .iter()
         .zip(mask.iter().cycle())
         .map(|(byte, key)| byte ^ key)
         .collect();
     let frame = Frame {
-        fin,
-        rsv1,
+        fin: header.is_final,
+        rsv1: header.rsv1,
         opcode,
         payload,
     };
@@ -134,18 +119,13 @@ pub fn decode(buf: &[u8], max_payload: usize) -> Result<Decoded, Violation> {
 
 /// Appends one unmasked, unfragmented (FIN) server frame to `out`.
 pub fn encode(out: &mut Vec<u8>, opcode: u8, rsv1: bool, payload: &[u8]) {
-    out.push(0x80 | if rsv1 { 0x40 } else { 0 } | opcode);
-    match payload.len() {
-        len @ 0..=125 => out.push(len as u8),
-        len @ 126..=0xFFFF => {
-            out.push(126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
+    let header = FrameHeader {
+        rsv1,
+        opcode: OpCode::from(opcode),
+        ..FrameHeader::default()
+    };
+    // Writing into a Vec cannot fail.
+    let _ = header.format(payload.len() as u64, out);
     out.extend_from_slice(payload);
 }
 

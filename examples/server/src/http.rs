@@ -52,9 +52,10 @@ pub fn router(state: AppState) -> Router {
             "/echo/broadcast",
             post(echo_broadcast).layer(DefaultBodyLimit::max(MAX_ECHO_BROADCAST_BYTES)),
         )
+        .layer(state.channels.origins.cors_layer())
         .layer(from_fn_with_state(
             state.channels.origins.clone(),
-            cors::middleware,
+            cors::preflight,
         ));
 
     Router::new()

@@ -1,63 +1,32 @@
-//! A tiny leveled logger on stderr (stdout carries only the "listening on"
-//! line harnesses parse). Log lines name events and counts, never message
-//! bodies or credentials.
+//! Logging through `tracing` on stderr (stdout carries only the "listening
+//! on" line harnesses parse). Log lines name events and counts, never message
+//! bodies or credentials: Redis URLs are shown through [`redact_url`], and
+//! `tests/server.rs` checks both on a running server.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+pub use tracing::Level;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-    Debug = 4,
-}
-
-impl Level {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "error" => Ok(Self::Error),
-            "warn" | "warning" => Ok(Self::Warn),
-            "info" => Ok(Self::Info),
-            "debug" | "trace" => Ok(Self::Debug),
-            other => Err(format!(
-                "unknown level {other:?} (error, warn, info, debug)"
-            )),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Error => "error",
-            Self::Warn => "warn",
-            Self::Info => "info",
-            Self::Debug => "debug",
-        }
+/// `LOG_LEVEL`: `error`, `warn` (or `warning`), `info`, `debug` (or `trace`).
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "error" => Ok(Level::ERROR),
+        "warn" | "warning" => Ok(Level::WARN),
+        "info" => Ok(Level::INFO),
+        // The server logs nothing finer than debug; `trace` must not turn on
+        // the dependencies' tracing.
+        "debug" | "trace" => Ok(Level::DEBUG),
+        other => Err(format!(
+            "unknown level {other:?} (error, warn, info, debug)"
+        )),
     }
 }
 
-static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
-
-pub fn set_level(level: Level) {
-    MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+/// Installs the stderr subscriber for the whole process.
+pub fn init(level: Level) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .init();
 }
-
-pub fn enabled(level: Level) -> bool {
-    level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
-}
-
-pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
-    if enabled(level) {
-        eprintln!("bws-server {}: {args}", level.name());
-    }
-}
-
-/// `log!(Info, "...", args)`: formats only when the level is enabled.
-macro_rules! log {
-    ($level:ident, $($arg:tt)*) => {
-        $crate::log::write($crate::log::Level::$level, format_args!($($arg)*))
-    };
-}
-pub(crate) use log;
 
 /// `redis://user:secret@host:6379/0` → `redis://user:***@host:6379/0`, so a
 /// URL can be logged without its password.
@@ -95,8 +64,9 @@ mod tests {
 
     #[test]
     fn levels_parse_and_order() {
-        assert_eq!(Level::parse("WARN"), Ok(Level::Warn));
-        assert!(Level::parse("loud").is_err());
-        assert!(Level::Error < Level::Debug);
+        assert_eq!(parse_level("WARN"), Ok(Level::WARN));
+        assert!(parse_level("loud").is_err());
+        // tracing orders by verbosity: ERROR is the least verbose.
+        assert!(Level::ERROR < Level::DEBUG);
     }
 }

@@ -3,10 +3,6 @@
 //! browser tests use. This module reads the configuration, binds, announces
 //! the port, and orchestrates a clean shutdown.
 
-#![deny(clippy::all)]
-#![forbid(unsafe_code)]
-#![warn(rust_2018_idioms)]
-
 mod channels;
 mod command;
 mod config;
@@ -32,10 +28,10 @@ use tower_http::services::ServeDir;
 use crate::channels::broker::Broker;
 use crate::channels::routes::Channels;
 use crate::channels::session::Phase;
-use crate::config::{Config, Parsed};
+use crate::config::Config;
 use crate::http::AppState;
 use crate::hub::Hub;
-use crate::log::{log, redact_url};
+use crate::log::redact_url;
 use crate::shutdown::Signals;
 use crate::stats::Stats;
 
@@ -46,19 +42,10 @@ const SOCKET_CLOSE_GRACE: Duration = Duration::from_millis(1200);
 const HTTP_DRAIN_GRACE: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
-    let config = match config::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(Parsed::Run(config)) => *config,
-        Ok(Parsed::Help) => {
-            println!("{}", config::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("bws-server: {message}\n\n{}", config::USAGE);
-            return ExitCode::from(2);
-        }
-    };
+    // Prints help or the error and exits (0 or 2) on `--help` or bad input.
+    let config = Config::from_env();
 
-    log::set_level(config.log_level);
+    log::init(config.log_level);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = config.workers {
         builder.worker_threads(workers);
@@ -140,7 +127,7 @@ async fn run(config: Config) -> Result<(), String> {
         Some(url) => format!("redis at {}", redact_url(url)),
         None => "memory".into(),
     };
-    log!(Info, "instance {instance}, {mode}, cors {:?}", config.cors);
+    tracing::info!("instance {instance}, {mode}, cors {:?}", config.cors);
 
     tokio::select! {
         () = signals.recv() => {}
@@ -157,7 +144,7 @@ async fn run(config: Config) -> Result<(), String> {
     // 1001. Channel sockets stop reading, the broker stops admitting and
     // waits for what it admitted to be queued, then the sockets write their
     // queues and close with 1001.
-    log!(Info, "shutting down");
+    tracing::info!("shutting down");
     state.hub.begin_shutdown();
     channels.phase.send_replace(Phase::Stopping);
     channels.broker.close(config.shutdown_grace).await;

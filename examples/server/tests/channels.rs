@@ -480,3 +480,67 @@ async fn sigterm_delivers_what_was_accepted_then_closes_with_1001() {
     let exit = server.wait_exit().await;
     assert!(exit.success(), "exit status {exit:?}");
 }
+
+#[tokio::test]
+async fn logs_name_events_never_bodies() {
+    const SECRET: &str = "s3cr3t-body";
+    let env = [("LOG_LEVEL", "debug"), ("CORS_ORIGIN", "http://good.test")];
+    let (mut server, logs) = Server::start_logged(&env).await;
+    let mut client = Client::connect(&server, "").await;
+    client.subscribe("c").await;
+    client
+        .request(
+            json!({ "type": "broadcast", "channel": "c", "data": SECRET }),
+            "1",
+        )
+        .await;
+    assert_eq!(client.message().await["data"], SECRET);
+    // Refused requests are logged at debug level: by their code only.
+    client.send_text(&format!("{{\"{SECRET}\"")).await;
+    assert_eq!(client.recv().await["data"]["code"], "bad_json");
+    client
+        .send(json!({ "type": SECRET, "channel": "c", "messageId": "2" }))
+        .await;
+    assert_eq!(client.recv().await["data"]["code"], "unknown_type");
+    post(&server, json!({ "channel": "c", "data": SECRET })).await;
+    assert_eq!(client.message().await["data"], SECRET);
+    let mut echo = server.connect("/echo").await;
+    echo.send(Message::text(SECRET)).await.expect("send");
+    assert_eq!(support::recv(&mut echo).await, Message::text(SECRET));
+    let refused = server
+        .raw_upgrade_with("/ws", &[("Origin", "http://evil.test")])
+        .await
+        .1;
+    assert_eq!(refused.status, 403);
+
+    server.terminate();
+    assert!(server.wait_exit().await.success());
+    let logs = logs.text();
+    assert!(logs.contains("request refused"), "debug logs on: {logs}");
+    assert!(logs.contains("refused a WebSocket from origin"), "{logs}");
+    assert!(
+        !logs.contains(SECRET),
+        "a body leaked into the logs: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn redis_passwords_never_reach_the_logs() {
+    // Nothing listens on port 1: startup fails, naming the URL it tried.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bws-server"))
+        .args([
+            "--port",
+            "0",
+            "--redis-url",
+            "redis://user:hunter2@127.0.0.1:1/0",
+        ])
+        .output()
+        .expect("run bws-server");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("redis://user:***@127.0.0.1:1/0"),
+        "the URL is shown redacted: {stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "password leaked: {stderr}");
+}

@@ -18,7 +18,6 @@ use super::protocol::{now_ms, ErrorCode, ProtocolError};
 use super::redis::Redis;
 use super::resume::{Registry, SessionState};
 use crate::config::ChannelLimits;
-use crate::log::log;
 
 #[derive(Debug)]
 enum Backend {
@@ -134,7 +133,7 @@ impl Broker {
             }
         };
         if tokio::time::timeout(grace, drained).await.is_err() {
-            log!(Warn, "some broadcasts were still in flight at shutdown");
+            tracing::warn!("some broadcasts were still in flight at shutdown");
         }
     }
 
@@ -167,7 +166,7 @@ impl Broker {
             Backend::Memory(memory) => memory.park(client, state, ttl),
             Backend::Redis(redis) => {
                 if let Err(e) = redis.park(client, &state, ttl).await {
-                    log!(Warn, "could not park a session in Redis: {e}");
+                    tracing::warn!("could not park a session in Redis: {e}");
                 }
             }
         }
@@ -177,7 +176,7 @@ impl Broker {
         match &self.backend {
             Backend::Memory(memory) => memory.take(client),
             Backend::Redis(redis) => redis.take(client).await.unwrap_or_else(|e| {
-                log!(Warn, "could not read a parked session from Redis: {e}");
+                tracing::warn!("could not read a parked session from Redis: {e}");
                 None
             }),
         }
@@ -185,7 +184,7 @@ impl Broker {
 }
 
 fn unavailable(error: String) -> ProtocolError {
-    log!(Warn, "Redis request failed: {error}");
+    tracing::warn!("Redis request failed: {error}");
     ProtocolError::new(
         ErrorCode::Unavailable,
         "the message backend is unavailable; retry later",

@@ -21,7 +21,7 @@ use super::hub::{Delivery, Hub};
 use super::id::MsgId;
 use super::protocol::message_frame;
 use super::resume::SessionState;
-use crate::log::{log, redact_url};
+use crate::log::redact_url;
 
 const FANOUT: &str = "bws:fanout";
 
@@ -117,7 +117,7 @@ impl Redis {
                     self.receive(message.get_payload_bytes());
                 }
             }
-            log!(Warn, "lost the Redis subscription at {shown}; reconnecting");
+            tracing::warn!("lost the Redis subscription at {shown}; reconnecting");
             // Echoes of earlier publishes may never come now.
             self.pending().clear();
             self.settled.notify_waiters();
@@ -127,18 +127,18 @@ impl Redis {
                 match subscribe(&self.client).await {
                     Ok(pubsub) => break pubsub,
                     Err(e) => {
-                        log!(Warn, "Redis at {shown} still unreachable: {e}");
+                        tracing::warn!("Redis at {shown} still unreachable: {e}");
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
             };
-            log!(Info, "resubscribed to Redis at {shown}");
+            tracing::info!("resubscribed to Redis at {shown}");
         }
     }
 
     fn receive(&self, payload: &[u8]) {
         let Some(fanned) = std::str::from_utf8(payload).ok().and_then(Fanned::parse) else {
-            log!(Debug, "ignoring a malformed message on {FANOUT}");
+            tracing::debug!("ignoring a malformed message on {FANOUT}");
             return;
         };
         let delivery = Delivery {

@@ -18,7 +18,6 @@ use super::protocol::{self, validate_name, ErrorCode, ProtocolError};
 use super::session::{self, Context, Phase};
 use crate::cors::{request_origin, OriginPolicy};
 use crate::http::{json_error, AppState};
-use crate::log::log;
 use crate::stats::Stats;
 
 /// Everything the channels endpoints share.
@@ -47,7 +46,7 @@ pub async fn websocket(
     let channels = state.channels;
     let origin = request_origin(&headers);
     if !channels.origins.allows(origin) {
-        log!(Info, "refused a WebSocket from origin {origin:?}");
+        tracing::info!("refused a WebSocket from origin {origin:?}");
         return json_error(
             StatusCode::FORBIDDEN,
             "forbidden_origin",

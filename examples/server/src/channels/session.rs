@@ -18,7 +18,6 @@ use super::id::MsgId;
 use super::limits::{Dedup, TokenBucket};
 use super::protocol::{self, now_ms, ErrorCode, ProtocolError, Request};
 use super::resume::{Handover, Prior, Release, SessionState};
-use crate::log::log;
 use crate::stats::Stats;
 
 /// Subscriptions one connection may hold.
@@ -524,7 +523,7 @@ impl Session {
     }
 
     async fn send_error(&mut self, error: ProtocolError) -> Result<(), Gone> {
-        log!(Debug, "request refused: {:?}", error.code);
+        tracing::debug!("request refused: {:?}", error.code);
         self.send_text(protocol::error_frame(&error, now_ms()))
             .await
     }

@@ -48,13 +48,31 @@ impl Server {
     /// Starts with extra flags and environment variables. Logging is kept to
     /// warnings unless `env` says otherwise, so test output stays readable.
     pub async fn start_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(extra_args, env, Stdio::inherit()).await
+    }
+
+    /// Starts with `env` and collects what the server logs on stderr, which
+    /// [`Logs::text`] returns once the process has exited.
+    pub async fn start_logged(env: &[(&str, &str)]) -> (Self, Logs) {
+        let mut server = Self::spawn(&[], env, Stdio::piped()).await;
+        let stderr = server.child.as_mut().and_then(|c| c.stderr.take());
+        let mut stderr = stderr.expect("piped stderr");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut text).expect("read stderr");
+            text
+        });
+        (server, Logs(reader))
+    }
+
+    async fn spawn(extra_args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bws-server"))
             .args(["--port", "0"])
             .args(extra_args)
             .env("LOG_LEVEL", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn bws-server");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -375,3 +393,13 @@ impl Drop for TempDir {
 }
 
 pub mod json;
+
+/// A server's stderr, read to its end on a thread of its own.
+pub struct Logs(std::thread::JoinHandle<String>);
+
+impl Logs {
+    /// Everything logged; blocks until the server has closed stderr (exited).
+    pub fn text(self) -> String {
+        self.0.join().expect("stderr reader")
+    }
+}

@@ -3,6 +3,7 @@
 // BroadcastWebsocket instance is one gloo handler (a Link). No WebAssembly
 // runs here; the messages' types come from the Rust contract (facade/).
 
+import { PROTOCOL, RELEASE } from '../build/protocol.js';
 import type { OpenRequest, Reply, Request } from '../build/worker/bws_worker.js';
 
 // gloo-worker 0.6.0's `ToWorker` and `FromWorker` (actor/messages.rs) as its
@@ -10,12 +11,6 @@ import type { OpenRequest, Reply, Request } from '../build/worker/bws_worker.js'
 // (Cargo.toml): these shapes are its wire format.
 type ToWorker = { Connected: number } | { ProcessInput: [number, Request] } | { Disconnected: number } | 'Destroy';
 type FromWorker = 'WorkerLoaded' | { ProcessOutput: [number, Reply] };
-
-declare const __BWS_PROTOCOL__: number;
-declare const __BWS_RELEASE__: string;
-/** The page ↔ worker protocol this page speaks (facade's PROTOCOL_VERSION). */
-const PROTOCOL = __BWS_PROTOCOL__;
-const RELEASE = __BWS_RELEASE__;
 
 /** What an instance hears from its worker. */
 export interface LinkHandler {
@@ -64,7 +59,10 @@ class WorkerConnection {
         if (this.#handlers.has(id)) this.#post({ ProcessInput: [id, message] });
       },
       free: () => {
-        if (this.#handlers.delete(id)) this.#post({ Disconnected: id });
+        if (!this.#handlers.delete(id)) return;
+        // Before the worker loaded, nothing of this instance has reached it: forget it here.
+        if (this.#pending) this.#pending = this.#pending.filter((message) => handlerOf(message) !== id);
+        else this.#post({ Disconnected: id });
       },
     };
   }
@@ -123,6 +121,12 @@ class WorkerConnection {
     this.#handlers.clear();
     for (const handler of handlers) handler.fail(why);
   }
+}
+
+function handlerOf(message: ToWorker): number | undefined {
+  if (message === 'Destroy') return undefined;
+  if ('ProcessInput' in message) return message.ProcessInput[0];
+  return 'Connected' in message ? message.Connected : message.Disconnected;
 }
 
 function describe(data: unknown): string {

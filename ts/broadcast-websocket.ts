@@ -314,8 +314,16 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       return;
     }
     if (this.#readyState === CLOSING || this.#readyState === CLOSED) return;
+    const connecting = this.#readyState === CONNECTING;
     this.#readyState = CLOSING;
     this.#link?.send({ close: checked });
+    if (connecting) {
+      // Natively, close() while CONNECTING fails the connection at once. The worker may still be
+      // starting (a page's first instance): do not wait for it. It has been told (or, not loaded
+      // yet, never hears of the instance), so the instance leaves the scope on both sides.
+      this.#release();
+      this.#failSoon();
+    }
   }
 
   /** Calls `handler(data, event)` for every message; returns a function that stops it. */
@@ -445,9 +453,14 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     this.#release();
     forgetSilentWorker(this.#workerUrl, why);
     this.#readyState = CLOSED;
-    // A task, not a microtask: like a native failure, it comes after the
-    // code that created the instance had a chance to attach listeners.
+    this.#failSoon();
+  }
+
+  /** Fails the connection as natively: in a task (after the code that created the instance had a
+   * chance to attach listeners), `error`, then `close` (1006). */
+  #failSoon(): void {
     setTimeout(() => {
+      this.#readyState = CLOSED;
       this.dispatchEvent(new Event('error'));
       this.#closed(1006, '', false);
     });
@@ -493,3 +506,5 @@ for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }
   Object.defineProperty(BroadcastWebsocket, name, { value, enumerable: true });
   Object.defineProperty(BroadcastWebsocket.prototype, name, { value, enumerable: true });
 }
+// `[object BroadcastWebsocket]`: the class's own name, with the descriptor WebIDL gives the native tag.
+Object.defineProperty(BroadcastWebsocket.prototype, Symbol.toStringTag, { value: CLASS, configurable: true });

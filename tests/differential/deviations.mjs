@@ -55,6 +55,27 @@ export const DEVIATIONS = [
     })),
   },
   {
+    scenario: 'attributes: Object.prototype.toString (Symbol.toStringTag)',
+    modes: BOTH,
+    reason:
+      "the class's own name, as every platform class answers with its own (instanceof WebSocket is false as well); the descriptor is native",
+    differences: [
+      {
+        key: 'Object.prototype.toString.call(ws)',
+        native: { value: '[object WebSocket]' },
+        library: { value: '[object BroadcastWebsocket]' },
+      },
+      { key: '`${ws}`', native: { value: '[object WebSocket]' }, library: { value: '[object BroadcastWebsocket]' } },
+    ],
+  },
+  {
+    scenario: 'shared scope: two instances of one URL, one request each',
+    modes: BOTH,
+    reason:
+      "instances that share a scope share one socket, so each reads every instance's replies (give each its own `scope`, or correlate replies by id)",
+    differences: [{ key: 'b reads first', native: { value: 'request of b' }, library: { value: 'request of a' } }],
+  },
+  {
     scenario: 'close: while the server is closing',
     modes: ['follower'],
     reason:

@@ -442,6 +442,44 @@ scenario('attributes: read-only properties and constants', {}, async (t, env) =>
 // ---------------------------------------------------------------------------------------------
 // close()
 
+scenario('attributes: Object.prototype.toString (Symbol.toStringTag)', {}, async (t, env) => {
+  const ws = await open(t, 'ws', [echo(env)]);
+  t.note('Object.prototype.toString.call(ws)', Object.prototype.toString.call(ws));
+  t.note('`${ws}`', `${ws}`);
+  const { writable, enumerable, configurable } = Object.getOwnPropertyDescriptor(
+    Object.getPrototypeOf(ws),
+    Symbol.toStringTag,
+  );
+  t.note('Symbol.toStringTag on the prototype', { writable, enumerable, configurable });
+  await closeAndWait(t, 'ws');
+});
+
+// Two instances of one URL in one page, one request each. Native sockets each read their own reply;
+// instances that share a scope share the server's replies (a declared deviation), so the first
+// message each instance reads is the first reply on the shared socket: a's.
+scenario('shared scope: two instances of one URL, one request each', {}, async (t, env) => {
+  const a = t.construct('a', [echo(env)], { record: false });
+  const b = t.construct('b', [echo(env)], { record: false });
+  const first = {};
+  for (const [name, ws] of [
+    ['a', a],
+    ['b', b],
+  ]) {
+    ws.addEventListener('message', (event) => (first[name] ??= event.data));
+  }
+  await t.until(() => a.readyState === 1 && b.readyState === 1, 'a and b open');
+  t.call('a.send("request of a"); b.send("request of b")', () => {
+    a.send('request of a');
+    b.send('request of b');
+  });
+  await t.until(() => first.a !== undefined && first.b !== undefined, 'a first message for a and b');
+  t.note('a reads first', first.a);
+  t.note('b reads first', first.b);
+  a.close();
+  b.close();
+  await t.until(() => a.readyState === 3 && b.readyState === 3, 'a and b closed');
+});
+
 scenario('close: no arguments', {}, async (t, env) => {
   await open(t, 'ws', [echo(env)]);
   await closeAndWait(t, 'ws');
@@ -541,6 +579,18 @@ scenario('close: while CONNECTING', {}, async (t, env) => {
   t.call('b.close(4001, "again")', () => b.close(4001, 'again'));
   t.call('b.send("x") while CLOSING', () => b.send('x'));
   await t.wait('b', 'close');
+});
+
+// Every scenario runs in a fresh page, so this is the page's first instance: its worker has not
+// started yet (web-platform-tests close/003.html and close-multiple.html check the events 50 ms on).
+scenario('close: while CONNECTING, the first instance of a cold page', {}, async (t, env) => {
+  const started = performance.now();
+  const ws = t.construct('ws', [echo(env)]);
+  const at = {};
+  for (const type of ['error', 'close']) ws.addEventListener(type, () => (at[type] = performance.now() - started));
+  t.call('close()', () => ws.close());
+  await t.wait('ws', 'close');
+  t.note('error and close came within 50 ms', at.error < 50 && at.close < 50);
 });
 
 scenario('close: twice, and after CLOSED', {}, async (t, env) => {

@@ -17,6 +17,7 @@ class Probe {
     this.kind = kind;
     this.createdAt = now();
     this.socket = kind === 'library' ? new Socket(url, options) : new Socket(url);
+    this.constructedAt = now();
     this.opens = [];
     this.resetStream();
     this.stamps = new Map(); // probe id → { sendMs, recvUs, resolve }
@@ -113,7 +114,8 @@ window.bench = {
   /** new → open of a fresh socket, in ms. */
   async coldStart(kind, url) {
     const i = await this.open(kind, url);
-    return probes[i].opens[0] - probes[i].createdAt;
+    const { createdAt, constructedAt, opens } = probes[i];
+    return { open: opens[0] - createdAt, constructor: constructedAt - createdAt };
   },
 
   send(i, text) {

@@ -17,6 +17,10 @@ export interface LinkHandler {
   reply(reply: Reply): void;
   /** The worker failed or is not one this page can speak to; `why` says which. */
   fail(why: string): void;
+  /** The page entered the back/forward cache: its worker ended, and with it this link. */
+  suspend(): void;
+  /** The page came back from the back/forward cache: connect again. */
+  resume(): void;
 }
 
 /** One instance's line to the worker. */
@@ -113,6 +117,17 @@ class WorkerConnection {
     }
   }
 
+  /** Ends the worker (its socket closes, its locks are released) and tells every instance. */
+  suspend(): void {
+    workers.delete(this.#url);
+    this.#worker.terminate();
+    this.#pending = undefined;
+    const handlers = [...this.#handlers.values()];
+    this.#handlers.clear();
+    suspended.push(...handlers);
+    for (const handler of handlers) handler.suspend();
+  }
+
   fail(why: string): void {
     if (workers.get(this.#url) === this) workers.delete(this.#url);
     this.#worker.terminate();
@@ -139,9 +154,34 @@ function describe(data: unknown): string {
 
 /** This page's workers, one per script URL. */
 const workers = new Map<string, WorkerConnection>();
+/** The instances whose worker ended when the page entered the back/forward cache. */
+let suspended: LinkHandler[] = [];
+let watchingPageCache = false;
+
+/**
+ * A page entering the back/forward cache hands its scopes over at once: its workers end, so their
+ * sockets close and their Web Locks go to the next tab (WebKit keeps a cached page's worker, lock
+ * and socket alive otherwise, and the other tabs would wait for the leader timeout). When the page
+ * comes back, its instances connect again, as after a leader change. Listening starts with the
+ * first worker, so importing the package has no side effect.
+ */
+function watchPageCache(): void {
+  if (watchingPageCache || typeof addEventListener !== 'function') return;
+  watchingPageCache = true;
+  addEventListener('pagehide', (event) => {
+    if ((event as PageTransitionEvent).persisted) for (const worker of [...workers.values()]) worker.suspend();
+  });
+  addEventListener('pageshow', (event) => {
+    if (!(event as PageTransitionEvent).persisted) return;
+    const handlers = suspended;
+    suspended = [];
+    for (const handler of handlers) handler.resume();
+  });
+}
 
 /** Joins `request.scope` through the page's worker of `workerUrl`, starting it if needed. */
 export function connect(workerUrl: string, request: OpenRequest, handler: LinkHandler): Link {
+  watchPageCache();
   let worker = workers.get(workerUrl);
   if (worker === undefined) {
     worker = new WorkerConnection(workerUrl);

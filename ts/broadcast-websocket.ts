@@ -3,7 +3,14 @@
 // binaryType, bufferedAmount); the socket itself lives in the tab's worker,
 // reached through the bridge's Link.
 
-import type { Backend, BroadcastWebsocketOptions, Election, Reply, Status } from '../build/worker/bws_worker.js';
+import type {
+  Backend,
+  BroadcastWebsocketOptions,
+  Election,
+  OpenRequest,
+  Reply,
+  Status,
+} from '../build/worker/bws_worker.js';
 import { connect, forgetSilentWorker, tabId, type Link, type LinkHandler } from './bridge.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
@@ -144,7 +151,10 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   /** Set while a leader change's close event is dispatched: close() then ends the instance for good. */
   #reconnecting = false;
   #link: Link | undefined;
+  /** What the instance joins its scope with (again after the page returns from the back/forward cache). */
+  readonly #request: OpenRequest;
   #workerUrl = '';
+  #workerTimeoutMs = DEFAULT_WORKER_TIMEOUT_MS;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   /** Sizes of sends the worker has not yet handed to the socket, oldest first. */
   #unsent: number[] = [];
@@ -179,30 +189,37 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     this.#origin = target.origin;
     this.#scope = scope ?? defaultScope(this.#url, protocols);
     this.#tabId = tabId();
-
+    this.#request = {
+      tabId: this.#tabId,
+      scope: this.#scope,
+      url: this.#url,
+      protocols,
+      election: electionBackend,
+      leaderTimeoutMs,
+      graceMs,
+      debug,
+    };
+    this.#workerTimeoutMs = timeoutMs;
     try {
       this.#workerUrl = resolveWorkerUrl(workerUrl);
-      this.#link = connect(
-        this.#workerUrl,
-        {
-          tabId: this.#tabId,
-          scope: this.#scope,
-          url: this.#url,
-          protocols,
-          election: electionBackend,
-          leaderTimeoutMs,
-          graceMs,
-          debug,
-        },
-        this.#linkHandler(),
-      );
+    } catch (error) {
+      this.#failWorker(`the worker could not be started: ${String(error)}`);
+      return;
+    }
+    this.#join();
+  }
+
+  /** Joins the scope through the page's worker; fails the instance if the worker never answers. */
+  #join(): void {
+    try {
+      this.#link = connect(this.#workerUrl, this.#request, this.#linkHandler());
     } catch (error) {
       this.#failWorker(`the worker could not be started: ${String(error)}`);
       return;
     }
     this.#watchdog = setTimeout(
-      () => this.#failWorker(`the worker at ${this.#workerUrl} did not start within ${timeoutMs} ms`),
-      timeoutMs,
+      () => this.#failWorker(`the worker at ${this.#workerUrl} did not start within ${this.#workerTimeoutMs} ms`),
+      this.#workerTimeoutMs,
     );
   }
 
@@ -363,7 +380,23 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     return {
       reply: (reply) => this.#handleReply(reply),
       fail: (why) => this.#failWorker(why),
+      suspend: () => this.#suspend(),
+      resume: () => {
+        if (this.#readyState === CONNECTING && this.#link === undefined) this.#join();
+      },
     };
+  }
+
+  /** The page entered the back/forward cache, and its worker ended: as after a leader change, the
+   * instance closes (1006) and stays CONNECTING until the page returns and its scope is open again. */
+  #suspend(): void {
+    this.#stopWatchdog();
+    this.#release();
+    const wasLeader = this.#isLeader();
+    this.#leaderId = null;
+    if (wasLeader) this.dispatchEvent(new Event('leaderchange'));
+    if (this.#readyState === OPEN) this.#reconnect(1006, '', false);
+    else if (this.#readyState === CLOSING) this.#closed(1006, '', false);
   }
 
   #handleReply(reply: Reply): void {

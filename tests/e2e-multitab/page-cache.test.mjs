@@ -1,0 +1,92 @@
+// The back/forward cache: a page entering it (pagehide with `persisted`) hands its scopes over at
+// once (its worker ends: socket closed, lock released), and when it comes back (pageshow with
+// `persisted`) its instances reconnect, as after a leader change. The test dispatches the two page
+// transition events itself, so the library's hand-over is checked whatever the engine's cache
+// policy (WebKit keeps a cached page with its worker, lock and socket; Chromium refuses pages that
+// hold a lock). Run for both election backends. Library-only.
+/* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
+import {
+  BACKENDS,
+  LEADER_TIMEOUT_MS,
+  errorsOf,
+  freshContext,
+  openIn,
+  openTabs,
+  waitForAgreement,
+  waitReconnected,
+} from './support.mjs';
+
+let server;
+let browser;
+before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
+after(() => stopServerAndBrowser({ server, browser }));
+
+const TABS = 3;
+
+for (const b of BACKENDS) {
+  // Web Locks: the lock goes to the next tab as the worker ends. Lease: the followers wait for the
+  // heartbeats to stop for leaderTimeoutMs.
+  const budget = b.backend === 'locks' ? 1000 : LEADER_TIMEOUT_MS + 1500;
+
+  describe(`back/forward cache [${b.name}]`, () => {
+    test(
+      'the leader page enters the cache: a follower leads; it comes back as a follower',
+      { skip: libraryOnly },
+      async (t) => {
+        const ctx = await freshContext(t, browser, server);
+        const tabs = await openTabs(ctx, TABS);
+        const url = server.wsUrl('/echo');
+        await openIn(tabs, url, { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS });
+        const before = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
+        const leader = tabs[before.leaderTab];
+        const followers = tabs.filter((tab) => tab !== leader);
+        await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+
+        const hiddenAt = await leader.evaluate(() => {
+          const at = performance.timeOrigin + performance.now();
+          dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
+          return at;
+        });
+        // In the cache, the page's instance saw a leader change: close 1006, CONNECTING, leaderchange.
+        const hidden = (await leader.evaluate(() => mt.snapshot({ data: false })))[0];
+        assert.deepEqual(
+          hidden.events.map((e) => [e.type, e.code]),
+          [['close', 1006]],
+        );
+        assert.equal(hidden.readyState, 0);
+        assert.deepEqual(
+          hidden.leaderchanges.map((c) => c.status.isLeader),
+          [false],
+        );
+
+        await waitReconnected(followers, budget);
+        const after = await waitForAgreement(followers, budget, { tabsCount: TABS - 1 });
+        assert.notEqual(after.leaderId, before.leaderId, 'a follower leads');
+        assert.ok(after.epoch > before.epoch, `epoch went up: ${before.epoch} -> ${after.epoch}`);
+        const opens = await Promise.all(followers.map((tab) => tab.evaluate(() => mt.snapshot({ data: false }))));
+        const takeoverMs = Math.max(...opens.flat().map((e) => e.events.find((d) => d.type === 'open').t)) - hiddenAt;
+        console.log(`[${b.name}] leader page entered the cache: followers OPEN again ${takeoverMs}ms later`);
+        await waitForStats(server, (s) => s.connections === 1, 5000);
+
+        // Back from the cache: the page's instance opens again, through the new leader.
+        await leader.evaluate(() => dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
+        await leader.evaluate(() => mt.waitState(1, 5000));
+        const agreed = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
+        assert.equal(agreed.leaderId, after.leaderId, 'the returning page follows');
+        assert.equal((await server.stats()).connections, 1);
+        await leader.evaluate(() => mt.send(0, ['back from the cache']));
+        await Promise.all(
+          tabs.map((tab) =>
+            tab.evaluate(() =>
+              mt.until(() => mt.entries.every((e) => e.data.includes('back from the cache')), 5000, 'the echo'),
+            ),
+          ),
+        );
+        assert.deepEqual(errorsOf(tabs), []);
+      },
+    );
+  });
+}

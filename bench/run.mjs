@@ -23,6 +23,7 @@ const SECTIONS = {
   takeover: './sections/takeover.mjs',
   busy: './sections/busy.mjs',
   memory: './sections/memory.mjs',
+  pageCache: './sections/page-cache.mjs',
   serverLoad: './sections/server-load.mjs',
 };
 

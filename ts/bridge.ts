@@ -9,7 +9,8 @@ import type { OpenRequest, Reply, Request } from '../build/worker/bws_worker.js'
 // gloo-worker 0.6.0's `ToWorker` and `FromWorker` (actor/messages.rs) as its
 // serde-wasm-bindgen codec shapes them. The crate is pinned exactly
 // (Cargo.toml): these shapes are its wire format.
-type ToWorker = { Connected: number } | { ProcessInput: [number, Request] } | { Disconnected: number } | 'Destroy';
+// (Its `Destroy` is never sent: the page terminates a worker it is done with.)
+type ToWorker = { Connected: number } | { ProcessInput: [number, Request] } | { Disconnected: number };
 type FromWorker = 'WorkerLoaded' | { ProcessOutput: [number, Reply] };
 
 /** What an instance hears from its worker. */
@@ -119,27 +120,27 @@ class WorkerConnection {
 
   /** Ends the worker (its socket closes, its locks are released) and tells every instance. */
   suspend(): void {
-    workers.delete(this.#url);
-    this.#worker.terminate();
-    this.#pending = undefined;
-    const handlers = [...this.#handlers.values()];
-    this.#handlers.clear();
+    const handlers = this.#end();
     suspended.push(...handlers);
     for (const handler of handlers) handler.suspend();
   }
 
   fail(why: string): void {
+    for (const handler of this.#end()) handler.fail(why);
+  }
+
+  /** Ends the worker and lets go of the instances, which it returns. */
+  #end(): LinkHandler[] {
     if (workers.get(this.#url) === this) workers.delete(this.#url);
     this.#worker.terminate();
     this.#pending = undefined;
     const handlers = [...this.#handlers.values()];
     this.#handlers.clear();
-    for (const handler of handlers) handler.fail(why);
+    return handlers;
   }
 }
 
-function handlerOf(message: ToWorker): number | undefined {
-  if (message === 'Destroy') return undefined;
+function handlerOf(message: ToWorker): number {
   if ('ProcessInput' in message) return message.ProcessInput[0];
   return 'Connected' in message ? message.Connected : message.Disconnected;
 }

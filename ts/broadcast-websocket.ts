@@ -12,6 +12,7 @@ import type {
   Status,
 } from '../build/worker/bws_worker.js';
 import { connect, forgetSilentWorker, tabId, type Link, type LinkHandler } from './bridge.js';
+import { canShare, connectNative } from './native-link.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
@@ -151,6 +152,8 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   /** Set while a leader change's close event is dispatched: close() then ends the instance for good. */
   #reconnecting = false;
   #link: Link | undefined;
+  /** The instance's own socket, on a page without BroadcastChannel (see native-link.ts). */
+  #native: WebSocket | undefined;
   /** What the instance joins its scope with (again after the page returns from the back/forward cache). */
   readonly #request: OpenRequest;
   #workerUrl = '';
@@ -200,6 +203,12 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       debug,
     };
     this.#workerTimeoutMs = timeoutMs;
+    if (!canShare()) {
+      const link = connectNative(this.#request, this.#linkHandler());
+      this.#link = link;
+      this.#native = link.socket;
+      return;
+    }
     try {
       this.#workerUrl = resolveWorkerUrl(workerUrl);
     } catch (error) {
@@ -241,7 +250,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
 
   /** Bytes passed to `send()` that the worker has not yet handed to the shared socket. */
   get bufferedAmount(): number {
-    return this.#unsentBytes + this.#bytesAfterClose;
+    return this.#unsentBytes + this.#bytesAfterClose + (this.#native?.bufferedAmount ?? 0);
   }
 
   get binaryType(): BinaryType {

@@ -35,6 +35,10 @@ pub enum Backend {
     Locks,
     /// The lease over `BroadcastChannel`.
     Lease,
+    /// None: the page has no `BroadcastChannel`, so nothing is shared and each
+    /// instance holds a native `WebSocket` of its own. Set by the page, never
+    /// by a worker.
+    Native,
 }
 
 /// The second argument of `new BroadcastWebsocket(url, options)`.

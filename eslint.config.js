@@ -18,4 +18,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  {
+    // Code that runs on pages, insecure ones too (an OBS browser source from a local file): nothing
+    // that exists only in secure contexts.
+    files: ['ts/**/*.ts', 'examples/**/*.js', 'tests/pages/**/*.js', 'bench/pages/**/*.js'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'crypto', property: 'randomUUID', message: 'secure contexts only: use crypto.getRandomValues' },
+        { object: 'crypto', property: 'subtle', message: 'secure contexts only' },
+        {
+          object: 'navigator',
+          property: 'locks',
+          message: 'secure contexts only: elections belong to the worker, which falls back to the lease',
+        },
+      ],
+    },
+  },
 );

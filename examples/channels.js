@@ -13,12 +13,17 @@
 //   one scope and the server recognises the client when it reconnects.
 import { BroadcastWebsocket } from '/dist/index.js';
 
+/** A random id: getRandomValues works in insecure contexts too (an OBS local file), unlike randomUUID. */
+function randomId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** One id per browser profile, kept in localStorage. */
 function clientId() {
   const key = 'broadcast-websocket-demo:clientId';
   let id = localStorage.getItem(key);
   if (!id) {
-    id = crypto.randomUUID();
+    id = randomId();
     localStorage.setItem(key, id);
   }
   return id;
@@ -79,7 +84,7 @@ export function openChannels(channels, { onMessage, onState, onAck, onError } = 
   return {
     socket,
     broadcast(channel, data) {
-      const messageId = crypto.randomUUID();
+      const messageId = randomId();
       socket.send(JSON.stringify({ type: 'broadcast', channel, data, messageId }));
       return messageId;
     },

@@ -167,7 +167,7 @@ window.bench = {
   async stampProbes(i, n, gapMs) {
     const out = [];
     for (let k = 0; k < n; k++) {
-      out.push(await probes[i].stamp(`${crypto.randomUUID()}-${k}`));
+      out.push(await probes[i].stamp(`${i}-${Date.now()}-${k}`));
       await sleep(gapMs);
     }
     return out;

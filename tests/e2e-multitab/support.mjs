@@ -22,13 +22,10 @@ const ready = () => window.mt;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * A new context (or, with `opts.context`, new pages in that one) once the server holds no connection
- * from an earlier test; closed after the test.
- */
-export async function freshContext(t, browser, server, opts) {
+/** A new context once the server holds no connection from an earlier test; closed after the test. */
+export async function freshContext(t, browser, server) {
   await waitForStats(server, (s) => s.connections === 0, 5000);
-  const ctx = await openContext(browser, server, opts);
+  const ctx = await openContext(browser, server);
   t.after(() => ctx.close());
   return ctx;
 }

@@ -100,7 +100,7 @@ for (const b of BACKENDS) {
   // lease: followers wait for the heartbeats to stop for leaderTimeoutMs.
   const budget = b.backend === 'locks' ? 3000 : LEADER_TIMEOUT_MS + 3000;
 
-  describe(`failover [${b.name}]`, () => {
+  describe(`failover [${b.name}]`, { skip: b.skip }, () => {
     test('leader page closed: a follower takes over; followers reconnect', { skip: libraryOnly }, async (t) => {
       const s = await sharedTabs(t, b);
       const t0 = Date.now();

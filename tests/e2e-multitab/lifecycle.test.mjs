@@ -58,7 +58,7 @@ const waitAllClosed = (tabs, ms) =>
 for (const b of BACKENDS) {
   const options = { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS };
 
-  describe(`lifecycle [${b.name}]`, () => {
+  describe(`lifecycle [${b.name}]`, { skip: b.skip }, () => {
     test(
       'a server-initiated close reaches every instance of every tab and is final',
       { skip: libraryOnly },

@@ -30,7 +30,7 @@ const heapBound = (baseline) => 2 * baseline + 5 * MB;
 const mb = (bytes) => `${(bytes / MB).toFixed(1)} MB`;
 
 for (const b of BACKENDS) {
-  describe(`load [${b.name}]`, () => {
+  describe(`load [${b.name}]`, { skip: b.skip }, () => {
     test('1,000 instances created and closed in one page, then 10,000 sends from followers', { skip }, async (t) => {
       const ctx = await freshContext(t, browser, server);
       const tabs = await openTabs(ctx, 3);

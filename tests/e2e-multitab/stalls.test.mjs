@@ -113,7 +113,7 @@ const waitTicks = (tabs, count, ms) =>
   );
 
 for (const b of BACKENDS) {
-  describe(`stalled leader [${b.name}]`, () => {
+  describe(`stalled leader [${b.name}]`, { skip: b.skip }, () => {
     test(
       'leader main thread blocked 5 s: followers keep receiving, the leader never changes',
       { skip: libraryOnly, todo: busyLeaderGap },

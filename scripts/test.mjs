@@ -1,7 +1,10 @@
 // npm test: every test layer, fastest first, on one build. Lint; native Rust
 // tests; the package build; type check; wasm-bindgen tests of the web adapters
-// in headless Chromium against the real server; Playwright end-to-end and
-// packaging tests; the bench in quick mode. Ends with one summary line.
+// in headless Chromium against the real server; the browser suites (end-to-end,
+// multi-tab, differential, packaging) once per engine (BWS_ENGINE: Chromium,
+// Firefox ESR, WebKitGTK; which suites run where: ENGINE_SUITES); the bench in
+// quick mode. Prints per engine what ran, passed, failed and was skipped or
+// todo, by name. Ends with one summary line, `N passed, N failed`.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +14,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
 const totals = { passed: 0, failed: 0 };
 
-/** Runs a command, echoing its output, and adds the test counts it reports. */
+/**
+ * The browser suites each engine runs, chosen by what they prove there (README, "Engines"): Chromium
+ * runs them all; Firefox and WebKit run what can differ by engine (the page API, the sharing across
+ * real tabs, the WebSocket differential, loading the packed package), not the demo page.
+ */
+const ENGINE_SUITES = {
+  chromium: ['tests/e2e/', 'tests/e2e-multitab/', 'tests/demo/', 'tests/differential/', 'tests/packaging/'],
+  firefox: ['tests/e2e/', 'tests/e2e-multitab/', 'tests/differential/', 'tests/packaging/'],
+  webkit: ['tests/e2e/', 'tests/e2e-multitab/', 'tests/differential/', 'tests/packaging/'],
+};
+
+/** Runs a command, echoing its output, and adds the test counts it reports. Resolves with the output. */
 function run(command, args, extraEnv = {}) {
   console.log(`\n$ ${command} ${args.join(' ')}`);
   return new Promise((resolve, reject) => {
@@ -27,8 +41,8 @@ function run(command, args, extraEnv = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       count(output);
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}`));
+      if (code === 0) resolve(output);
+      else reject(Object.assign(new Error(`${command} ${args.join(' ')} exited with ${code}`), { output }));
     });
   });
 }
@@ -44,6 +58,66 @@ function count(output) {
   }
 }
 
+/**
+ * What node's TAP output says of one run: the counts of its summary, and the name path (describe >
+ * test > subtest) and reason of every skipped and todo test.
+ */
+function engineReport(output) {
+  const sum = (kind) =>
+    [...output.matchAll(new RegExp(`^# ${kind} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  const report = { tests: sum('tests'), pass: sum('pass'), fail: sum('fail'), skipped: [], todo: [] };
+  const path = [];
+  for (const line of output.split('\n')) {
+    const subtest = line.match(/^( *)# Subtest: (.*)$/);
+    if (subtest) {
+      path.length = subtest[1].length / 4;
+      path.push(subtest[2]);
+      continue;
+    }
+    const result = line.match(/^( *)(not )?ok \d+ - (.*?) # (SKIP|TODO)\b ?(.*)$/);
+    if (!result) continue;
+    const depth = result[1].length / 4;
+    const name = [...path.slice(0, depth), result[3]].join(' > ');
+    const entry = { name: `${name}${result[2] ? ' [failed]' : ''}`, reason: result[5] || 'no reason given' };
+    report[result[4] === 'SKIP' ? 'skipped' : 'todo'].push(entry);
+  }
+  return report;
+}
+
+/** The browser suites on one engine; returns its report and duration even when a test failed. */
+async function runEngine(engine) {
+  const started = Date.now();
+  let output;
+  let error;
+  try {
+    output = await run('node', ['--test', '--test-concurrency=1', ...ENGINE_SUITES[engine]], { BWS_ENGINE: engine });
+  } catch (e) {
+    ({ output = '' } = e);
+    error = e;
+  }
+  return { engine, error, seconds: Math.round((Date.now() - started) / 1000), ...engineReport(output) };
+}
+
+function printEngines(reports) {
+  console.log('\nBrowser suites per engine:');
+  for (const r of reports) {
+    console.log(
+      `  ${r.engine}: ${r.tests - r.skipped.length} ran, ${r.pass} passed, ${r.fail} failed, ` +
+        `${r.skipped.length} skipped, ${r.todo.length} todo (${r.seconds} s; ${ENGINE_SUITES[r.engine].join(' ')})`,
+    );
+    for (const kind of ['skipped', 'todo']) {
+      const byReason = new Map();
+      for (const entry of r[kind]) byReason.set(entry.reason, [...(byReason.get(entry.reason) ?? []), entry]);
+      for (const [reason, entries] of byReason) {
+        console.log(`    ${kind} (${entries.length}), ${reason}:`);
+        for (const { name } of entries) console.log(`      ${name}`);
+      }
+    }
+  }
+}
+
+const engines = (process.env.BWS_ENGINES || 'chromium,firefox,webkit').split(',');
+const reports = [];
 let failure;
 try {
   await run('node', ['scripts/lint.mjs']);
@@ -62,20 +136,16 @@ try {
     await server.stop();
   }
 
-  await run('node', [
-    '--test',
-    '--test-concurrency=1',
-    'tests/e2e/',
-    'tests/e2e-multitab/',
-    'tests/demo/',
-    'tests/differential/',
-    'tests/packaging/',
-  ]);
+  // Every engine runs, whatever an earlier one did, so that one failure shows them all.
+  for (const engine of engines) reports.push(await runEngine(engine));
+  const failed = reports.filter((r) => r.error);
+  if (failed.length) throw new Error(failed.map((r) => `${r.engine}: ${r.error.message}`).join('; '));
   await run('node', ['bench/run.mjs', '--quick']);
 } catch (error) {
   failure = error;
 }
 
+if (reports.length) printEngines(reports);
 if (failure) console.error(`\nnpm test failed: ${failure.message}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed`);
 process.exit(failure || totals.failed > 0 || totals.passed === 0 ? 1 : 0);

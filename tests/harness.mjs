@@ -1,5 +1,6 @@
-// Shared test harness: starts the local bws-server, a static file server, and headless Chromium
-// (through a thin page wrapper so another driver, e.g. puppeteer-core for Firefox, can slot in).
+// Shared test harness: starts the local bws-server, a static file server, and the browser engine
+// named by BWS_ENGINE (chromium, the default; firefox; webkit) through the thin driver interface of
+// tests/drivers/ (see ENGINES there), so that a test is written once for every engine.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -9,8 +10,31 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, wrapPage } from './drivers/chromium.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The engines a test can run on, each with its driver module in tests/drivers/. */
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+/** The engine under test: `BWS_ENGINE=chromium|firefox|webkit` (chromium by default). */
+export const ENGINE = process.env.BWS_ENGINE || 'chromium';
+if (!ENGINES.includes(ENGINE)) throw new Error(`BWS_ENGINE=${ENGINE}: expected one of ${ENGINES.join(', ')}`);
+
+/**
+ * The reason given for the engine under test, or false: `{ skip: onEngine({ webkit: 'why' }) }` skips
+ * a test by name on WebKit only, `{ todo: onEngine({ firefox: 'gap, issue' }) }` runs it on Firefox as a
+ * todo (reported, not failing). Reasons are shown by node:test next to the test's name.
+ */
+export function onEngine(reasons) {
+  const reason = reasons[ENGINE];
+  return reason ? `${ENGINE}: ${reason}` : false;
+}
+
+/** Skip reason for tests of what only Chromium's DevTools protocol can do (crash or freeze a page). */
+export const cdpOnly = onEngine({
+  firefox: 'needs the Chrome DevTools Protocol (Page.crash / Page.setWebLifecycleState)',
+  webkit: 'needs the Chrome DevTools Protocol (Page.crash / Page.setWebLifecycleState)',
+});
 
 /** `BWS_E2E_CLASS=native` runs the e2e suites against the browser's own WebSocket. */
 export const TEST_CLASS = process.env.BWS_E2E_CLASS === 'native' ? 'native' : 'library';
@@ -167,31 +191,22 @@ export async function startStaticServer(dir) {
 }
 
 /**
- * Headless Chromium from the system; never downloads a browser. `extraArgs` are appended to the
- * command line, e.g. `['--js-flags=--expose-gc', '--enable-precise-memory-info']` for heap checks.
+ * The engine under test (BWS_ENGINE), from the system; never downloads a browser. Returns a driver
+ * browser: { engine, version(), newContext(), close(), native }. `extraArgs` are appended to
+ * Chromium's command line, e.g. `['--js-flags=--expose-gc']` (other engines ignore them).
  */
-export function launchBrowser({ extraArgs = [] } = {}) {
-  return chromium.launch({
-    executablePath: process.env.BWS_CHROMIUM || '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      ...extraArgs,
-    ],
-  });
+export async function launchBrowser({ extraArgs = [] } = {}) {
+  const driver = await import(`./drivers/${ENGINE}.mjs`);
+  return driver.launch({ extraArgs });
 }
 
 /**
  * Headless Chromium started here and driven over CDP with Playwright's `noDefaults`: pages of its
  * default context get no focus emulation, which otherwise keeps every page visible (and so makes
- * CDP `Page.setWebLifecycleState` frozen a no-op). Returns { browser, context, close() }; close()
- * disconnects, then stops only the Chromium process started here and removes its profile.
- * newPage() opens a page in a new window of that context (visible, like a tab in front).
+ * CDP `Page.setWebLifecycleState` frozen a no-op). Returns a driver browser (as launchBrowser) whose
+ * newContext() is that default context: its newPage() opens a page in a new window (visible, like a
+ * tab in front), its close() closes the pages it opened. close() disconnects, then stops only the
+ * Chromium process started here and removes its profile.
  */
 export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 } = {}) {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'bws-chromium-'));
@@ -201,14 +216,8 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
       '--headless',
       '--remote-debugging-port=0',
       `--user-data-dir=${profile}`,
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
+      ...CHROMIUM_ARGS,
       '--no-default-browser-check',
-      '--disable-quic',
       ...extraArgs,
       'about:blank',
     ],
@@ -252,13 +261,26 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
     const arrived = [];
     const waiting = [];
     context.on('page', (page) => (waiting.length ? waiting.shift()(page) : arrived.push(page)));
+    const newPage = async () => {
+      const page = arrived.length ? Promise.resolve(arrived.shift()) : new Promise((r) => waiting.push(r));
+      await cdp.send('Target.createTarget', { url: 'about:blank', newWindow: true });
+      return wrapPage(await within(page, 10000, 'the page of a new window'));
+    };
     return {
-      browser,
-      context,
-      async newPage() {
-        const page = arrived.length ? Promise.resolve(arrived.shift()) : new Promise((r) => waiting.push(r));
-        await cdp.send('Target.createTarget', { url: 'about:blank', newWindow: true });
-        return within(page, 10000, 'the page of a new window');
+      engine: 'chromium',
+      native: browser,
+      version: () => browser.version(),
+      async newContext() {
+        const pages = new Set();
+        return {
+          native: context,
+          async newPage() {
+            const page = await newPage();
+            pages.add(page);
+            return page;
+          },
+          close: () => Promise.all([...pages].map((page) => page.close().catch(() => {}))).then(() => {}),
+        };
       },
       async close() {
         await browser.close().catch(() => {});
@@ -318,25 +340,20 @@ export async function openPage(browser, server, pagePath = '/tests/pages/blank.h
  * ({ page, errors, evaluate, waitForFunction, close }) plus frame(name): the same wrapper for the
  * child <iframe name=...> of that page, waiting for its setup.js too (unless `waitForSetup` is false,
  * as for the page). `opts.ready` is an extra
- * page-side readiness predicate (e.g. `() => window.mt`). With `{ context, newPage }` (e.g. those of
- * launchBrowserOverCdp) pages are opened there, by newPage(), instead of in a new context.
+ * page-side readiness predicate (e.g. `() => window.mt`). `page` is the driver page (tests/drivers/),
+ * whose `native` is the engine's own page object (Playwright's Page on Chromium).
  */
-export async function openContext(browser, server, { context: existing, newPage: createPage } = {}) {
-  const context = existing ?? (await browser.newContext());
-  const pages = new Set();
+export async function openContext(browser, server) {
+  const context = await browser.newContext();
 
-  const wrap = (target, page, errors, close) => {
-    const wrapper = {
-      page,
-      target,
-      errors,
-      evaluate: (fn, arg) => target.evaluate(fn, arg),
-      waitForFunction: (fn, arg, timeoutMs = 5000) =>
-        target.waitForFunction(fn, arg, { timeout: timeoutMs }).then((h) => h.jsonValue()),
-      close,
-    };
-    return wrapper;
-  };
+  const wrap = (target, page, errors, close) => ({
+    page,
+    target,
+    errors,
+    evaluate: (fn, arg) => target.evaluate(fn, arg),
+    waitForFunction: (fn, arg, timeoutMs = 5000) => target.waitForFunction(fn, arg, timeoutMs),
+    close,
+  });
   const waitReady = async (wrapper, ready) => {
     const state = await wrapper.waitForFunction(
       () => window.testReady || (window.testSetupError && { error: window.testSetupError }),
@@ -351,13 +368,12 @@ export async function openContext(browser, server, { context: existing, newPage:
     context,
     async newPage(pagePath = '/tests/pages/blank.html', opts = {}) {
       const { waitForSetup = pagePath.startsWith('/tests/pages/'), ready } = opts;
-      const page = await (createPage ? createPage() : context.newPage());
-      pages.add(page);
+      const page = await context.newPage();
       const errors = [];
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') errors.push(`console.error: ${msg.text()}`);
+      page.onConsole((type, text) => {
+        if (type === 'error') errors.push(`console.error: ${text}`);
       });
-      page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+      page.onPageError((message) => errors.push(`pageerror: ${message}`));
       const url = new URL(pagePath, server.origin);
       if (isNative && waitForSetup) url.searchParams.set('class', 'native');
       await page.goto(url.href);
@@ -365,7 +381,7 @@ export async function openContext(browser, server, { context: existing, newPage:
       wrapper.frame = async (name, frameOpts = {}) => {
         const deadline = Date.now() + 10000;
         let frame;
-        while (!(frame = page.frame({ name }))) {
+        while (!(frame = await page.frame(name))) {
           if (Date.now() > deadline) throw new Error(`no frame named ${name} in ${pagePath}`);
           await new Promise((r) => setTimeout(r, 20)); // poll interval, bounded by the deadline above
         }
@@ -385,16 +401,15 @@ export async function openContext(browser, server, { context: existing, newPage:
       }
       return wrapper;
     },
-    /** Closes the context, or with an existing one (`opts.context`) only the pages opened here. */
-    close: () => (existing ? Promise.all([...pages].map((page) => page.close().catch(() => {}))) : context.close()),
+    close: () => context.close(),
   };
 }
 
 /**
- * Crashes the renderer of a Playwright `page` (CDP Page.crash) and resolves once Playwright reports
- * the crash, with `sentAt`: Date.now() just before the crash was sent.
+ * Crashes the renderer of a driver `page` (CDP Page.crash; Chromium only: see cdpOnly) and resolves
+ * once Playwright reports the crash, with `sentAt`: Date.now() just before the crash was sent.
  */
-export async function crashPage(page) {
+export async function crashPage({ native: page }) {
   const crashed = new Promise((resolve) => page.once('crash', resolve));
   const cdp = await page.context().newCDPSession(page);
   const sentAt = Date.now();
@@ -402,6 +417,13 @@ export async function crashPage(page) {
   await within(crashed, 5000, 'the crash event of the page');
   return { sentAt };
 }
+
+/**
+ * What the engine itself logs when a WebSocket connection fails (Chromium: "WebSocket connection to
+ * 'ws://…' failed"; Firefox: "Firefox can’t establish a connection to the server at ws://…"), for
+ * unexpectedErrors.
+ */
+export const FAILED_CONNECTION = /WebSocket connection to .* failed|can’t establish a connection to the server at /;
 
 /** Console errors that are not expected (each pattern removes the messages it matches). */
 export function unexpectedErrors(errors, ...allowed) {

@@ -4,7 +4,7 @@
 import { fmt, openSockets, openTabs, ratio, summary, table } from '../lib.mjs';
 
 /** Heap of a page and of every worker it runs, over CDP (workers through auto-attach). */
-async function heapOf(page) {
+async function heapOf({ native: page }) {
   const cdp = await page.context().newCDPSession(page);
   try {
     const workers = [];

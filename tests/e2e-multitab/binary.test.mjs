@@ -51,7 +51,7 @@ function binaryOf(page, count) {
 }
 
 for (const b of BACKENDS) {
-  describe(`binary and leaderchange [${b.name}]`, () => {
+  describe(`binary and leaderchange [${b.name}]`, { skip: b.skip }, () => {
     test(
       'binary reaches every tab per binaryType; on(leaderchange) sees a takeover',
       { skip: libraryOnly },

@@ -59,7 +59,7 @@ function sampleConnections(t) {
 }
 
 for (const [n, b] of BACKENDS.entries()) {
-  describe(`churn [${b.name}]`, () => {
+  describe(`churn [${b.name}]`, { skip: b.skip }, () => {
     test(
       `pages opened and closed at random for ${DURATION_MS / 1000}s (seed ${SEED + n})`,
       { skip: libraryOnly },

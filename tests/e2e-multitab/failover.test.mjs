@@ -5,7 +5,14 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crashPage, libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
+import {
+  cdpOnly,
+  crashPage,
+  libraryOnly,
+  startServerAndBrowser,
+  stopServerAndBrowser,
+  waitForStats,
+} from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -93,7 +100,7 @@ for (const b of BACKENDS) {
   // lease: followers wait for the heartbeats to stop for leaderTimeoutMs.
   const budget = b.backend === 'locks' ? 3000 : LEADER_TIMEOUT_MS + 3000;
 
-  describe(`failover [${b.name}]`, () => {
+  describe(`failover [${b.name}]`, { skip: b.skip }, () => {
     test('leader page closed: a follower takes over; followers reconnect', { skip: libraryOnly }, async (t) => {
       const s = await sharedTabs(t, b);
       const t0 = Date.now();
@@ -107,17 +114,21 @@ for (const b of BACKENDS) {
       await waitForTabsCount(s.followers, s.followers.length, LEADER_TIMEOUT_MS * 2 + 2000, ' after the leader went');
     });
 
-    test('leader renderer crashed: a follower takes over; followers reconnect', { skip: libraryOnly }, async (t) => {
-      const s = await sharedTabs(t, b);
-      const { sentAt: t0 } = await crashPage(s.leader.page);
-      await waitReconnected(s.followers, budget);
-      const { takeoverMs } = await assertTakenOver(b, s.followers, s, t0, 'leader renderer crashed');
-      if (b.backend === 'locks') assert.ok(takeoverMs < 500, `locks takeover ${takeoverMs}ms`);
-      else assert.ok(takeoverMs < LEADER_TIMEOUT_MS + 1000, `lease takeover ${takeoverMs}ms`);
-      assert.deepEqual(errorsOf(s.followers), []);
-      // status().tabs counts live tabs: the old leader's is gone.
-      await waitForTabsCount(s.followers, s.followers.length, LEADER_TIMEOUT_MS * 2 + 2000, ' after the leader went');
-    });
+    test(
+      'leader renderer crashed: a follower takes over; followers reconnect',
+      { skip: libraryOnly || cdpOnly },
+      async (t) => {
+        const s = await sharedTabs(t, b);
+        const { sentAt: t0 } = await crashPage(s.leader.page);
+        await waitReconnected(s.followers, budget);
+        const { takeoverMs } = await assertTakenOver(b, s.followers, s, t0, 'leader renderer crashed');
+        if (b.backend === 'locks') assert.ok(takeoverMs < 500, `locks takeover ${takeoverMs}ms`);
+        else assert.ok(takeoverMs < LEADER_TIMEOUT_MS + 1000, `lease takeover ${takeoverMs}ms`);
+        assert.deepEqual(errorsOf(s.followers), []);
+        // status().tabs counts live tabs: the old leader's is gone.
+        await waitForTabsCount(s.followers, s.followers.length, LEADER_TIMEOUT_MS * 2 + 2000, ' after the leader went');
+      },
+    );
 
     test(
       'zombie leader: taken over within the timeout, its socket closed, steals rate-limited',

@@ -103,7 +103,7 @@ async function postJunk([names, rounds]) {
 }
 
 for (const b of BACKENDS) {
-  describe(`junk on the channel [${b.name}]`, () => {
+  describe(`junk on the channel [${b.name}]`, { skip: b.skip }, () => {
     test('garbage posted on the channels while traffic flows breaks nothing', { skip: libraryOnly }, async (t) => {
       const ctx = await freshContext(t, browser, server);
       const tabs = await openTabs(ctx, 3);

@@ -22,7 +22,7 @@ before(async () => ({ server, browser } = await startServerAndBrowser({ skip: li
 after(() => stopServerAndBrowser({ server, browser }));
 
 for (const b of BACKENDS) {
-  describe(`sharing [${b.name}]`, () => {
+  describe(`sharing [${b.name}]`, { skip: b.skip }, () => {
     test(
       '5 pages + 2 iframes share one connection; one order of server messages for all; sends keep page order',
       { skip: libraryOnly },

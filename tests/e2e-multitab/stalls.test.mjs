@@ -5,7 +5,16 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowserOverCdp, libraryOnly, startServer, waitForStats } from '../harness.mjs';
+import {
+  ENGINE,
+  cdpOnly,
+  launchBrowser,
+  launchBrowserOverCdp,
+  onEngine,
+  libraryOnly,
+  startServer,
+  waitForStats,
+} from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -25,22 +34,31 @@ import {
 } from './support.mjs';
 
 let server;
-let chrome;
+let browser;
 before(async () => {
   if (libraryOnly) return;
   server = await startServer();
   // Playwright's focus emulation keeps its pages visible, and a visible page does not freeze: drive
   // a Chromium of our own over CDP without it, using its default context (one per file, so the
   // tests use distinct URLs, hence scopes).
-  chrome = await launchBrowserOverCdp();
+  browser = ENGINE === 'chromium' ? await launchBrowserOverCdp() : await launchBrowser();
 });
 after(async () => {
   try {
-    await chrome?.close();
+    await browser?.close();
   } finally {
     // Whatever happened to the browser, the server must stop, or it keeps this process alive.
     await server?.stop();
   }
+});
+
+/**
+ * Known gaps of the library on other engines (README, "Engines"): the test runs there and reports,
+ * without failing the run, until the worker works around them.
+ */
+const busyLeaderGap = onEngine({
+  firefox: 'engines issue 12: Firefox routes worker sockets through the busy page',
+  webkit: "issue 18: WebKit busy leader (the worker's socket and bus run on its page's main thread)",
 });
 
 const TABS = 3;
@@ -48,7 +66,7 @@ const TABS = 3;
 const MARGIN_MS = 1000;
 
 async function sharedTabs(t, b, name) {
-  const ctx = await freshContext(t, chrome.browser, server, chrome);
+  const ctx = await freshContext(t, browser, server);
   const tabs = await openTabs(ctx, TABS);
   const visibility = await Promise.all(tabs.map((tab) => tab.evaluate(() => document.visibilityState)));
   assert.deepEqual(visibility, Array(TABS).fill('visible'), 'every tab starts visible');
@@ -95,10 +113,10 @@ const waitTicks = (tabs, count, ms) =>
   );
 
 for (const b of BACKENDS) {
-  describe(`stalled leader [${b.name}]`, () => {
+  describe(`stalled leader [${b.name}]`, { skip: b.skip }, () => {
     test(
       'leader main thread blocked 5 s: followers keep receiving, the leader never changes',
-      { skip: libraryOnly },
+      { skip: libraryOnly, todo: busyLeaderGap },
       async (t) => {
         const s = await sharedTabs(t, b, 'block');
         const BLOCK_MS = 5000;
@@ -155,7 +173,7 @@ for (const b of BACKENDS) {
 
     test(
       'leader page frozen (CDP) then resumed: no follower stalls past the timeout; one leader after',
-      { skip: libraryOnly },
+      { skip: libraryOnly || cdpOnly },
       async (t) => {
         const s = await sharedTabs(t, b, 'freeze');
         const FREEZE_MS = LEADER_TIMEOUT_MS + 2500;
@@ -164,7 +182,7 @@ for (const b of BACKENDS) {
         await waitTicks(s.followers, 3, 5000);
         const leaders = sampleLeaders(t, s.followers);
         await s.leader.evaluate(() => mt.pulse(50));
-        const cdp = await s.leader.page.context().newCDPSession(s.leader.page);
+        const cdp = await s.leader.page.native.context().newCDPSession(s.leader.page.native);
         const tFreeze = Date.now();
         await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
         const stats = [];

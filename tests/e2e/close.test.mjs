@@ -3,7 +3,13 @@
 /* global TestSocket, harness, ws, log -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, startServerAndBrowser, stopServerAndBrowser, unexpectedErrors } from '../harness.mjs';
+import {
+  FAILED_CONNECTION,
+  openPage,
+  startServerAndBrowser,
+  stopServerAndBrowser,
+  unexpectedErrors,
+} from '../harness.mjs';
 
 let server;
 let browser;
@@ -132,7 +138,7 @@ describe('server-initiated close', () => {
       return log.events.slice(1);
     });
     assert.deepEqual(r, [closeEvent(1006, '', false)]);
-    assert.deepEqual(unexpectedErrors(p.errors, /WebSocket connection to .* failed/), []);
+    assert.deepEqual(unexpectedErrors(p.errors, FAILED_CONNECTION), []);
   });
 
   test('messages sent before the server closes are delivered before the close event', async (t) => {

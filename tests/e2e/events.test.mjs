@@ -3,7 +3,14 @@
 /* global TestSocket, harness -- page globals, used inside page.evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, startServerAndBrowser, stopServerAndBrowser, unexpectedErrors, unusedPort } from '../harness.mjs';
+import {
+  FAILED_CONNECTION,
+  openPage,
+  startServerAndBrowser,
+  stopServerAndBrowser,
+  unexpectedErrors,
+  unusedPort,
+} from '../harness.mjs';
 
 let server;
 let browser;
@@ -121,7 +128,7 @@ describe('handlers and listeners', () => {
       return calls;
     }, `ws://127.0.0.1:${port}/`);
     assert.deepEqual(r, ['listener:error', 'onerror:error:true']);
-    assert.deepEqual(unexpectedErrors(p.errors, /WebSocket connection to .* failed/), []);
+    assert.deepEqual(unexpectedErrors(p.errors, FAILED_CONNECTION), []);
   });
 
   test('removeEventListener stops a listener; once listeners run once', async (t) => {

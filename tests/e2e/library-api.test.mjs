@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  FAILED_CONNECTION,
   libraryOnly,
   openPage,
   startServerAndBrowser,
@@ -96,7 +97,7 @@ describe('subscribe / on', () => {
       return calls;
     }, `ws://127.0.0.1:${port}/`);
     assert.deepEqual(r, ['error']);
-    assert.deepEqual(unexpectedErrors(p.errors, /WebSocket connection to .* failed/), []);
+    assert.deepEqual(unexpectedErrors(p.errors, FAILED_CONNECTION), []);
   });
 });
 

@@ -1,0 +1,59 @@
+// Chromium through Playwright (playwright-core driving Debian's /usr/bin/chromium), as the driver
+// interface of tests/drivers/README.md: a thin wrapper, `native` is Playwright's own Page.
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** A Playwright Page as a driver page. */
+export function wrapPage(page) {
+  const frameOf = (target) => ({
+    evaluate: (fn, arg) => target.evaluate(fn, arg),
+    waitForFunction: (fn, arg, timeoutMs) =>
+      target.waitForFunction(fn, arg, { timeout: timeoutMs }).then((h) => h.jsonValue()),
+  });
+  return {
+    ...frameOf(page),
+    native: page,
+    goto: (url) => page.goto(url).then(() => {}),
+    frame(name) {
+      const frame = page.frame({ name });
+      return frame ? frameOf(frame) : null;
+    },
+    onConsole: (cb) => page.on('console', (msg) => cb(msg.type(), msg.text())),
+    onPageError: (cb) => page.on('pageerror', (err) => cb(err.message)),
+    onCrash: (cb) => page.on('crash', cb),
+    close: () => page.close(),
+  };
+}
+
+/** A Playwright BrowserContext as a driver context. */
+export function wrapContext(context) {
+  return {
+    native: context,
+    newPage: async () => wrapPage(await context.newPage()),
+    close: () => context.close(),
+  };
+}
+
+/** Headless Chromium from the system; never downloads a browser. */
+export async function launch({ extraArgs = [] } = {}) {
+  const browser = await chromium.launch({
+    executablePath: process.env.BWS_CHROMIUM || '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+  });
+  return {
+    engine: 'chromium',
+    native: browser,
+    version: () => browser.version(),
+    newContext: async () => wrapContext(await browser.newContext()),
+    close: () => browser.close(),
+  };
+}

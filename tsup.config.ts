@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
+declare const process: { env: Record<string, string | undefined> };
+
 /** The page ↔ worker protocol version, read from the Rust contract so the two cannot differ. */
 function protocolVersion(): number {
   const source = readFileSync('facade/src/lib.rs', 'utf8');
@@ -25,5 +27,8 @@ export default defineConfig({
   define: {
     __BWS_PROTOCOL__: String(protocolVersion()),
     __BWS_RELEASE__: JSON.stringify(release),
+    // Test builds only (scripts/build.mjs --test-switches): the release
+    // bundle drops the test switches as dead code.
+    __BWS_TEST_SWITCHES__: String(process.env.BWS_TEST_SWITCHES === '1'),
   },
 });

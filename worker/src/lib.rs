@@ -117,6 +117,7 @@ impl Worker for Engine {
             Request::Close(close) => {
                 self.with_driver(|d| d.handle_close(instance, close.code, close.reason))
             }
+            #[cfg(feature = "test-switches")]
             Request::Zombie => self.with_driver(|d| d.handle_zombie(instance)),
         }
     }

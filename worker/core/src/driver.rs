@@ -23,6 +23,9 @@ pub struct Driver<I, P, S: Seams<I, P>> {
     /// or two: a list is smaller in WASM than another map.)
     tickets: Vec<(String, u64)>,
     last_ticket: u64,
+    /// Test switch: scopes fallen silent in this tab (see `handle_zombie`).
+    #[cfg(feature = "test-switches")]
+    zombies: Vec<String>,
 }
 
 impl<I, P, S: Seams<I, P>> fmt::Debug for Driver<I, P, S> {
@@ -55,6 +58,8 @@ where
             instances,
             tickets: Vec::new(),
             last_ticket: 0,
+            #[cfg(feature = "test-switches")]
+            zombies: Vec::new(),
         }
     }
 
@@ -91,11 +96,27 @@ where
         self.run();
     }
 
-    /// Test switch: the scope of `instance` stops heartbeating and relaying.
+    /// Test switch (feature `test-switches`, never in a release build): the
+    /// scope of `instance` falls silent in this tab, as a leader whose worker
+    /// hangs while its page lives on: nothing goes on its bus or its socket
+    /// any more, yet it keeps its lock and socket, until the scope ends.
+    #[cfg(feature = "test-switches")]
     pub fn handle_zombie(&mut self, instance: I) {
-        let now = self.clock.now();
-        self.tab.handle_zombie(now, instance);
-        self.run();
+        if let Some(scope) = self.tab.scope_of(instance).map(str::to_owned) {
+            let line = "test switch: zombie (silent, keeps the lock)";
+            self.instances.log(self.tab.id(), &scope, line);
+            self.zombies.push(scope);
+        }
+    }
+
+    #[cfg(feature = "test-switches")]
+    fn is_zombie(&self, scope: Option<&str>) -> bool {
+        scope.is_some_and(|scope| self.zombies.iter().any(|z| z == scope))
+    }
+
+    #[cfg(not(feature = "test-switches"))]
+    fn is_zombie(&self, _scope: Option<&str>) -> bool {
+        false
     }
 
     /// A socket reported an event.
@@ -173,7 +194,11 @@ where
                         .handle_socket_closed(now, socket, CloseInfo::abnormal());
                 }
             }
-            Output::Transmit { socket, payload } => self.transport.send(socket, payload),
+            Output::Transmit { socket, payload } => {
+                if !self.is_zombie(self.tab.socket_scope(socket)) {
+                    self.transport.send(socket, payload);
+                }
+            }
             Output::CloseSocket {
                 socket,
                 code,
@@ -182,8 +207,17 @@ where
             Output::Ack { to } => self.instances.ack(to),
             Output::Deliver { to, event } => self.instances.deliver(to, event),
             Output::OpenBus { scope } => self.bus.open(&scope),
-            Output::Broadcast { scope, message } => self.bus.post(&scope, &message),
-            Output::CloseBus { scope } => self.bus.close(&scope),
+            Output::Broadcast { scope, message } => {
+                if !self.is_zombie(Some(&scope)) {
+                    self.bus.post(&scope, &message);
+                }
+            }
+            Output::CloseBus { scope } => {
+                // The scope ended in this tab: a later join starts afresh.
+                #[cfg(feature = "test-switches")]
+                self.zombies.retain(|zombie| *zombie != scope);
+                self.bus.close(&scope);
+            }
             Output::RequestLock { scope, steal } => {
                 self.last_ticket += 1;
                 self.locks.request(&scope, self.last_ticket, steal);

@@ -110,7 +110,6 @@ pub(crate) struct Scope<I, P> {
     idle_since: Option<u64>,
     /// Set when the scope ended holding the lock it must keep a little longer.
     release_lock_at: Option<u64>,
-    zombie: bool,
     reported: Option<Leadership>,
     ended: bool,
     _payload: PhantomData<P>,
@@ -149,7 +148,6 @@ where
             last_close: None,
             idle_since: None,
             release_lock_at: None,
-            zombie: false,
             reported: None,
             ended: false,
             _payload: PhantomData,
@@ -296,7 +294,7 @@ where
             return;
         }
         if self.leading {
-            if let (Some(socket), false) = (self.socket, self.zombie) {
+            if let Some(socket) = self.socket {
                 ctx.out.push_back(Output::Transmit { socket, payload });
             }
         } else if let Some((leader, epoch)) = self.leader.clone() {
@@ -352,15 +350,6 @@ where
         if self.members.len() != before {
             self.after_local_change(ctx);
         }
-    }
-
-    /// Test switch: stop heartbeating and relaying, keep the lock and socket.
-    pub fn become_zombie(&mut self, ctx: &mut Ctx<I, P>) {
-        self.zombie = true;
-        self.log(
-            ctx,
-            "test switch: zombie (silent, keeps the lock)".to_owned(),
-        );
     }
 
     // ---- the leader's socket ----
@@ -473,9 +462,8 @@ where
             Body::Claim => self.heard_claim(ctx, &from, epoch),
             Body::Out { leader, payload } => {
                 self.hear(ctx.now, &from, None);
-                if let (true, false, Some(socket)) = (
+                if let (true, Some(socket)) = (
                     self.leading && epoch == self.epoch() && leader == ctx.me,
-                    self.zombie,
                     self.socket,
                 ) {
                     ctx.out.push_back(Output::Transmit { socket, payload });
@@ -990,9 +978,6 @@ where
     }
 
     fn broadcast(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, body: Body<P>) {
-        if self.zombie {
-            return;
-        }
         ctx.out.push_back(Output::Broadcast {
             scope: self.name.clone(),
             message: BusMessage::new(ctx.me.to_owned(), epoch, body),

@@ -15,7 +15,7 @@ where
         protocol: String,
         extensions: String,
     ) {
-        if self.socket != Some(socket) {
+        if self.socket() != Some(socket) {
             return;
         }
         self.apply_shared(
@@ -29,7 +29,7 @@ where
     }
 
     pub fn socket_message(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, payload: P) {
-        if self.socket != Some(socket) {
+        if self.socket() != Some(socket) {
             return;
         }
         self.deliver_open(ctx, &payload);
@@ -39,7 +39,7 @@ where
     }
 
     pub fn socket_error(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId) {
-        if self.socket != Some(socket) {
+        if self.socket() != Some(socket) {
             return;
         }
         self.deliver_all(ctx, Event::Error);
@@ -47,7 +47,7 @@ where
     }
 
     pub fn socket_closed(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, info: CloseInfo) {
-        if self.socket != Some(socket) {
+        if self.socket() != Some(socket) {
             return;
         }
         self.log(
@@ -58,7 +58,7 @@ where
             ),
         );
         self.broadcast(ctx, self.epoch(), Body::Closed(info.clone()));
-        self.socket = None;
+        self.take_socket();
         self.end(ctx, Some(info));
     }
 
@@ -75,12 +75,12 @@ where
         match body {
             Body::Hello => {
                 self.hear(ctx.now, &from, None);
-                if self.leading {
+                if self.leading() {
                     self.heartbeat(ctx);
                 }
             }
             Body::Presence { instances, close } => {
-                if !self.leading && self.leader.as_ref().is_some_and(|(id, _)| *id == from) {
+                if !self.leading() && self.leader.as_ref().is_some_and(|(id, _)| *id == from) {
                     // The leader this tab follows reports as a follower: it
                     // stepped down. Follow whoever heartbeats next, whatever
                     // its epoch; claim only if no one does.
@@ -101,7 +101,7 @@ where
                 } else {
                     self.hear(ctx.now, &from, Some(instances));
                 }
-                if self.leading {
+                if self.leading() {
                     // Only news is worth a heartbeat: one per presence would
                     // cost every tab a message per follower per period.
                     if self.tab_count() != tabs_before {
@@ -115,8 +115,8 @@ where
             Body::Out { leader, payload } => {
                 self.hear(ctx.now, &from, None);
                 if let (true, Some(socket)) = (
-                    self.leading && epoch == self.epoch() && leader == ctx.me,
-                    self.socket,
+                    self.leading() && epoch == self.epoch() && leader == ctx.me,
+                    self.socket(),
                 ) {
                     ctx.out.push_back(Output::Transmit { socket, payload });
                 }

@@ -18,7 +18,7 @@ where
         state: SharedState,
         tabs: u32,
     ) {
-        if self.leading {
+        if self.leading() {
             if !outranks((epoch, &from), (self.epoch(), ctx.me)) {
                 // A lesser leader: tell it who leads, so it steps down.
                 self.heartbeat(ctx);
@@ -49,7 +49,8 @@ where
             // Not a leader this tab would follow: a claim stands regardless.
             return;
         }
-        if self.candidacy.take().is_some() {
+        if let Role::Candidate(_) = self.role {
+            self.role = Role::Follower;
             self.log(ctx, format!("withdrew claim: {from} leads"));
         }
         if self.leader.as_ref() != Some(&(from.clone(), epoch)) {
@@ -63,12 +64,12 @@ where
     }
 
     pub(super) fn heard_claim(&mut self, ctx: &mut Ctx<I, P>, from: &str, epoch: u64) {
-        if self.leading {
+        if self.leading() {
             // A live leader answers a claim; the claimant withdraws.
             self.heartbeat(ctx);
-        } else if let Some(candidacy) = self.candidacy {
+        } else if let Role::Candidate(candidacy) = self.role {
             if outranks((epoch, from), (candidacy.epoch, ctx.me)) {
-                self.candidacy = None;
+                self.role = Role::Follower;
                 // Give the better claimant time to lead and heartbeat.
                 self.claim_not_before = ctx.now + self.timing.leader_timeout_ms;
                 self.log(ctx, format!("withdrew claim: {from} claims epoch {epoch}"));
@@ -96,10 +97,10 @@ where
             return;
         }
         self.lock = LockState::None;
-        if self.leading {
+        if self.leading() {
             self.step_down(ctx, "the lock was taken".to_owned());
         }
-        if !self.ended {
+        if !self.is_ended() {
             self.request_lock(ctx, false);
         }
     }
@@ -153,7 +154,7 @@ where
     pub(super) fn claim(&mut self, ctx: &mut Ctx<I, P>) {
         let epoch = ctx.now.max(self.max_epoch + 1);
         self.max_epoch = epoch;
-        self.candidacy = Some(Candidacy {
+        self.role = Role::Candidate(Candidacy {
             epoch,
             until: ctx.now + self.timing.claim_window_ms,
         });
@@ -163,17 +164,18 @@ where
 
     /// This tab leads from now on, with `epoch`: it opens the socket.
     pub(super) fn lead(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, why: &str) {
-        self.candidacy = None;
         self.lose_connection(ctx);
-        self.superseded = self.leader.take();
-        self.leading = true;
+        let superseded = self.leader.take();
         self.leader = Some((ctx.me.to_owned(), epoch));
         self.max_epoch = self.max_epoch.max(epoch);
         self.shared = Some(SharedState::Connecting);
         let socket = SocketId(*ctx.next_socket);
         *ctx.next_socket += 1;
         ctx.sockets.insert(socket, self.name.clone());
-        self.socket = Some(socket);
+        self.role = Role::Leader(Leading {
+            socket: Some(socket),
+            superseded,
+        });
         self.log(ctx, format!("leads with epoch {epoch} ({why})"));
         self.report(ctx);
         ctx.out.push_back(Output::OpenSocket {
@@ -188,8 +190,11 @@ where
     /// reconnect through whoever leads next.
     pub(super) fn step_down(&mut self, ctx: &mut Ctx<I, P>, why: String) {
         self.log(ctx, format!("steps down: {why}"));
-        self.leading = false;
-        if let Some(socket) = self.socket.take() {
+        if let Role::Leader(Leading {
+            socket: Some(socket),
+            ..
+        }) = std::mem::replace(&mut self.role, Role::Follower)
+        {
             ctx.out.push_back(Output::CloseSocket {
                 socket,
                 code: None,

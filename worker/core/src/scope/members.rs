@@ -45,7 +45,7 @@ where
         if let Some(event) = open {
             self.deliver(ctx, instance, event);
         }
-        if !self.leading {
+        if !self.leading() {
             self.announce(ctx);
         }
     }
@@ -60,8 +60,8 @@ where
             // a leader change, whose event the instance is about to get.
             return;
         }
-        if self.leading {
-            if let Some(socket) = self.socket {
+        if self.leading() {
+            if let Some(socket) = self.socket() {
                 ctx.out.push_back(Output::Transmit { socket, payload });
             }
         } else if let Some((leader, epoch)) = self.leader.clone() {
@@ -80,8 +80,8 @@ where
         };
         self.last_close = Some((code, reason.clone()));
         let last_anywhere =
-            self.leading && self.live_members() == 1 && self.interest_elsewhere() == 0;
-        if let (true, 0, Some(socket)) = (last_anywhere, self.grace_ms, self.socket) {
+            self.leading() && self.live_members() == 1 && self.interest_elsewhere() == 0;
+        if let (true, 0, Some(socket)) = (last_anywhere, self.grace_ms, self.socket()) {
             // The socket closes with this instance, which gets its real close.
             self.members[index].state = MemberState::Leaving;
             self.log(
@@ -184,7 +184,7 @@ where
     }
 
     pub(super) fn after_local_change(&mut self, ctx: &mut Ctx<I, P>) {
-        if self.leading {
+        if self.leading() {
             self.check_idle(ctx);
         } else {
             self.announce(ctx);
@@ -193,7 +193,7 @@ where
 
     /// A leader with no instance anywhere closes the socket after the grace period.
     pub(super) fn check_idle(&mut self, ctx: &mut Ctx<I, P>) {
-        if !self.leading || self.members.iter().any(|m| m.state == MemberState::Leaving) {
+        if !self.leading() || self.members.iter().any(|m| m.state == MemberState::Leaving) {
             return;
         }
         if !self.members.is_empty() || self.interest_elsewhere() > 0 {
@@ -206,7 +206,7 @@ where
                 ctx,
                 "no instance left anywhere: closing the socket".to_owned(),
             );
-            if let Some(socket) = self.socket.take() {
+            if let Some(socket) = self.take_socket() {
                 let (code, reason) = self.last_close.clone().unwrap_or((None, String::new()));
                 ctx.out.push_back(Output::CloseSocket {
                     socket,
@@ -238,7 +238,7 @@ where
             leader_id: self.leader.as_ref().map(|(id, _)| id.clone()),
             epoch: self.epoch(),
             backend: self.backend,
-            tabs: if self.leading {
+            tabs: if self.leading() {
                 self.tab_count().max(1)
             } else {
                 self.leader_tabs

@@ -76,6 +76,28 @@ struct Candidacy {
     until: u64,
 }
 
+/// What a tab is in a scope. Each role resets with it what only it has.
+#[derive(Debug)]
+enum Role {
+    /// Follows the accepted leader, or waits for one.
+    Follower,
+    /// Lease: claimed leadership; leads if the claim stands until `until`.
+    Candidate(Candidacy),
+    /// Holds the socket.
+    Leader(Leading),
+    /// The scope ended in this tab: nothing more happens.
+    Ended,
+}
+
+/// What a leader has.
+#[derive(Debug)]
+struct Leading {
+    /// The socket, until it closes or this tab closes it.
+    socket: Option<SocketId>,
+    /// The leader followed when this tab took over.
+    superseded: Option<(TabId, u64)>,
+}
+
 /// `(epoch, tab)` of `a` outranks that of `b`: a later epoch, or the lower id.
 fn outranks(a: (u64, &str), b: (u64, &str)) -> bool {
     a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
@@ -94,7 +116,8 @@ pub(crate) struct Scope<I, P> {
     members: Vec<Member<I>>,
     /// The accepted leader, this tab included when it leads.
     leader: Option<(TabId, u64)>,
-    leading: bool,
+    /// What this tab is in the scope, with what only that role has.
+    role: Role,
     /// The highest epoch seen on the bus or held.
     max_epoch: u64,
     /// The shared connection's state as this tab knows it.
@@ -107,19 +130,14 @@ pub(crate) struct Scope<I, P> {
     lock: LockState,
     next_beat_at: u64,
     last_steal_at: Option<u64>,
-    candidacy: Option<Candidacy>,
-    /// The leader followed when this tab took over, while it leads.
-    superseded: Option<(TabId, u64)>,
     /// Lease: the earliest time this tab may claim while no leader is known.
     claim_not_before: u64,
-    socket: Option<SocketId>,
     /// Code and reason of the last `close()`, for the socket's close.
     last_close: Option<(Option<u16>, String)>,
     idle_since: Option<u64>,
     /// Set when the scope ended holding the lock it must keep a little longer.
     release_lock_at: Option<u64>,
     reported: Option<Leadership>,
-    ended: bool,
     _payload: PhantomData<P>,
 }
 
@@ -140,7 +158,7 @@ where
             debug: request.debug,
             members: Vec::new(),
             leader: None,
-            leading: false,
+            role: Role::Follower,
             max_epoch: 0,
             shared: None,
             leader_heard_at: ctx.now,
@@ -149,15 +167,11 @@ where
             lock: LockState::None,
             next_beat_at: ctx.now,
             last_steal_at: None,
-            candidacy: None,
-            superseded: None,
             claim_not_before: ctx.now + request.timing.discovery_ms,
-            socket: None,
             last_close: None,
             idle_since: None,
             release_lock_at: None,
             reported: None,
-            ended: false,
             _payload: PhantomData,
         };
         ctx.out.push_back(Output::OpenBus {
@@ -172,7 +186,27 @@ where
     }
 
     pub fn is_ended(&self) -> bool {
-        self.ended
+        matches!(self.role, Role::Ended)
+    }
+
+    fn leading(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    /// The leader's socket.
+    fn socket(&self) -> Option<SocketId> {
+        match &self.role {
+            Role::Leader(leading) => leading.socket,
+            _ => None,
+        }
+    }
+
+    /// The leader's socket, which it no longer has.
+    fn take_socket(&mut self) -> Option<SocketId> {
+        match &mut self.role {
+            Role::Leader(leading) => leading.socket.take(),
+            _ => None,
+        }
     }
 
     /// When an ended scope's tab gives its leader lock back, if it kept it
@@ -187,7 +221,7 @@ where
 
     /// The next time [`Scope::timeout`] has work to do.
     pub fn next_timeout(&self) -> Option<u64> {
-        if self.ended {
+        if self.is_ended() {
             return None;
         }
         let mut next = self.next_beat_at;
@@ -198,13 +232,13 @@ where
         if let Some(first) = self.peers.values().map(|peer| peer.heard_at + expiry).min() {
             next = next.min(first);
         }
-        if self.leading {
+        if self.leading() {
             if let Some(since) = self.idle_since {
                 next = next.min(since + self.grace_ms);
             }
             return Some(next);
         }
-        if let Some(candidacy) = self.candidacy {
+        if let Role::Candidate(candidacy) = self.role {
             return Some(next.min(candidacy.until));
         }
         match self.backend {
@@ -222,7 +256,7 @@ where
     /// moved on. With Web Locks it queues again for the lock, which it gets
     /// back at once if no one else wants it.
     pub fn wake(&mut self, ctx: &mut Ctx<I, P>) {
-        if !self.leading || self.ended {
+        if !self.leading() {
             return;
         }
         let last_beat = self.next_beat_at.saturating_sub(self.timing.heartbeat_ms);
@@ -243,13 +277,13 @@ where
     /// its timer starved by them: any input that leaves a heartbeat overdue
     /// sends it, so followers do not take a busy leader for a dead one.
     pub fn after_input(&mut self, ctx: &mut Ctx<I, P>) {
-        if self.leading && !self.ended && ctx.now >= self.next_beat_at {
+        if self.leading() && ctx.now >= self.next_beat_at {
             self.heartbeat(ctx);
         }
     }
 
     pub fn timeout(&mut self, ctx: &mut Ctx<I, P>) {
-        if self.ended {
+        if self.is_ended() {
             return;
         }
         let now = ctx.now;
@@ -259,7 +293,7 @@ where
         if self.peers.len() != before {
             self.log(ctx, "silent tabs expired".to_owned());
         }
-        if self.leading {
+        if self.leading() {
             if now >= self.next_beat_at {
                 self.heartbeat(ctx);
             }
@@ -269,7 +303,7 @@ where
         if now >= self.next_beat_at {
             self.announce(ctx);
         }
-        if let Some(candidacy) = self.candidacy {
+        if let Role::Candidate(candidacy) = self.role {
             if now >= candidacy.until {
                 self.lead(ctx, candidacy.epoch, "claim stood");
             }
@@ -303,14 +337,14 @@ where
     /// is final for all, yet the lock it then releases can reach the next in
     /// line before the message that says so: that message still counts.
     fn took_over_from(&self, tab: &str, epoch: u64) -> bool {
-        self.leading
-            && matches!(&self.superseded, Some((id, current)) if id == tab && *current == epoch)
+        matches!(&self.role, Role::Leader(Leading { superseded: Some((id, current)), .. })
+            if id == tab && *current == epoch)
     }
 
     /// Tells this tab's followers, who may have come over from the
     /// superseded leader already, what that one said.
     fn broadcast_as_leader(&mut self, ctx: &mut Ctx<I, P>, body: Body<P>) {
-        if self.leading {
+        if self.leading() {
             self.broadcast(ctx, self.epoch(), body);
         }
     }
@@ -336,14 +370,14 @@ where
             }
         }
         self.members.clear();
-        if let Some(socket) = self.socket.take() {
+        if let Some(socket) = self.take_socket() {
             ctx.out.push_back(Output::CloseSocket {
                 socket,
                 code: None,
                 reason: String::new(),
             });
         }
-        if self.lock == LockState::Held && self.leading && final_close_of_socket {
+        if self.lock == LockState::Held && self.leading() && final_close_of_socket {
             // The socket's final close: followers must hear it before anyone
             // can take the lock. A lock grant can overtake bus messages, and a
             // follower granted the lock first would drop the last relayed
@@ -359,8 +393,7 @@ where
         ctx.out.push_back(Output::CloseBus {
             scope: self.name.clone(),
         });
-        self.leading = false;
-        self.ended = true;
+        self.role = Role::Ended;
     }
 
     fn broadcast(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, body: Body<P>) {

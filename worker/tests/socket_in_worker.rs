@@ -3,9 +3,8 @@
 //! the server and passes its address as BWS_TEST_SERVER_WS at compile time.
 #![cfg(target_arch = "wasm32")]
 
-use bws_core::{CloseInfo, SocketEvent};
-use bws_facade::Payload;
-use bws_worker::web::socket::Socket;
+use bws_worker::core::CloseInfo;
+use bws_worker::web::socket::{Socket, SocketEvent};
 use futures_channel::mpsc::{unbounded, UnboundedReceiver};
 use futures_util::StreamExt;
 use wasm_bindgen::{JsCast, JsValue};
@@ -19,7 +18,7 @@ const SERVER: &str = match option_env!("BWS_TEST_SERVER_WS") {
 };
 
 /// Opens a socket whose events arrive on a channel.
-fn open(path: &str, protocols: &[&str]) -> (Socket, UnboundedReceiver<SocketEvent<Payload>>) {
+fn open(path: &str, protocols: &[&str]) -> (Socket, UnboundedReceiver<SocketEvent>) {
     let (sender, receiver) = unbounded();
     let protocols: Vec<String> = protocols.iter().map(|p| p.to_string()).collect();
     let socket = Socket::open(&format!("{SERVER}{path}"), &protocols, move |event| {
@@ -29,14 +28,14 @@ fn open(path: &str, protocols: &[&str]) -> (Socket, UnboundedReceiver<SocketEven
     (socket, receiver)
 }
 
-async fn next(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> SocketEvent<Payload> {
+async fn next(events: &mut UnboundedReceiver<SocketEvent>) -> SocketEvent {
     events
         .next()
         .await
         .expect("the socket reports until it is dropped")
 }
 
-async fn expect_open(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> (String, String) {
+async fn expect_open(events: &mut UnboundedReceiver<SocketEvent>) -> (String, String) {
     match next(events).await {
         SocketEvent::Open {
             protocol,
@@ -46,14 +45,14 @@ async fn expect_open(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> (S
     }
 }
 
-async fn expect_message(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> JsValue {
+async fn expect_message(events: &mut UnboundedReceiver<SocketEvent>) -> JsValue {
     match next(events).await {
-        SocketEvent::Message(Payload(data)) => data,
+        SocketEvent::Message(data) => data,
         other => panic!("expected a message, got {other:?}"),
     }
 }
 
-async fn expect_closed(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> CloseInfo {
+async fn expect_closed(events: &mut UnboundedReceiver<SocketEvent>) -> CloseInfo {
     match next(events).await {
         SocketEvent::Closed(info) => info,
         other => panic!("expected close, got {other:?}"),

@@ -2,6 +2,8 @@
 // ESM and CJS entries with their .d.ts / .d.cts types.
 import { defineConfig } from 'tsup';
 
+declare const process: { env: Record<string, string | undefined> };
+
 export default defineConfig({
   entry: { index: 'ts/index.ts' },
   format: ['esm', 'cjs'],
@@ -11,4 +13,9 @@ export default defineConfig({
   platform: 'browser',
   treeshake: true,
   sourcemap: false,
+  define: {
+    // Test builds only (scripts/build.mjs --test-switches): the release
+    // bundle drops the test switches as dead code.
+    __BWS_TEST_SWITCHES__: String(process.env.BWS_TEST_SWITCHES === '1'),
+  },
 });

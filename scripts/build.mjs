@@ -47,7 +47,12 @@ function withoutDefaultWasmUrl(glue, wasmName) {
   return glue.replace(defaultUrl, `undefined; throw new Error('${wasmName} must be passed in')`);
 }
 
-wasmPack('worker', 'bws_worker', ['--features', 'entry']);
+// `--test-switches` builds the package the end-to-end tests need: the worker
+// and the bundle with the test switches (the "zombie" leader). A release
+// build has none of them.
+const testSwitches = process.argv.includes('--test-switches');
+env.BWS_TEST_SWITCHES = testSwitches ? '1' : '0';
+wasmPack('worker', 'bws_worker', ['--features', testSwitches ? 'entry,test-switches' : 'entry']);
 
 // The worker script, one self-contained module: wasm-bindgen's glue, then the
 // WASM, deflated and inlined, inflated by the browser's DecompressionStream

@@ -25,7 +25,7 @@ run('cargo', [
   '-p',
   'bws-facade',
   '--features',
-  'bws-worker/entry',
+  'bws-worker/entry,bws-worker/test-switches',
   '--all-targets',
   '--target',
   'wasm32-unknown-unknown',

@@ -124,7 +124,8 @@ let failure;
 try {
   await run('node', ['scripts/lint.mjs']);
   await run('cargo', ['test', '--workspace']);
-  await run('node', ['scripts/build.mjs']);
+  // The end-to-end tests drive the test switches: a test build has them.
+  await run('node', ['scripts/build.mjs', '--test-switches']);
   await run('tsc', ['-p', 'tsconfig.json']);
 
   // The adapters' browser tests need the server's address at compile time.

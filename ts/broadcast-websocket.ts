@@ -9,6 +9,7 @@ import type {
   Election,
   OpenRequest,
   Reply,
+  Request as WorkerRequest,
   Status,
 } from '../build/worker/bws_worker.js';
 import { connect, forgetSilentWorker, tabId, type Link, type LinkHandler } from './bridge.js';
@@ -35,8 +36,9 @@ const CLOSED = 3;
 const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
 const DEFAULT_LEADER_TIMEOUT_MS = 3_000;
 const ELECTIONS = ['auto', 'locks', 'lease'] as const;
-/** The test switch that makes this tab's worker a "zombie" leader (see README). */
+/** The test switch that makes this tab's worker a "zombie" leader (see README); test builds only. */
 const ZOMBIE = Symbol.for('bws.test.zombie');
+declare const __BWS_TEST_SWITCHES__: boolean;
 
 type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
 type EventType = 'open' | 'message' | 'error' | 'close';
@@ -483,9 +485,17 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     return this.#leaderId !== null && this.#leaderId === this.#tabId;
   }
 
-  /** Test switch: this tab's worker stops heartbeating and relaying for the scope (a "zombie" leader). */
-  [ZOMBIE](): void {
-    this.#link?.send('zombie');
+  static {
+    // Test builds only (scripts/build.mjs --test-switches; the release bundle drops this as dead code):
+    // `ws[Symbol.for('bws.test.zombie')]()` makes this tab's worker stop heartbeating and relaying for
+    // the scope, a "zombie" leader. The worker of a release build has no such request either.
+    if (__BWS_TEST_SWITCHES__) {
+      Object.defineProperty(this.prototype, ZOMBIE, {
+        value(this: BroadcastWebsocket): void {
+          this.#link?.send('zombie' as unknown as WorkerRequest);
+        },
+      });
+    }
   }
 
   /** The worker never answered or could not start: fail like a refused connection. */

@@ -48,6 +48,8 @@ pub enum Request {
     /// `close(code, reason)`, already validated.
     Close(CloseRequest),
     /// Test switch: this tab stops heartbeating and relaying for the scope.
+    /// Only in test builds (feature `test-switches`).
+    #[cfg(feature = "test-switches")]
     Zombie,
 }
 

@@ -1,57 +1,56 @@
 //! The engine of broadcast-websocket: one per tab, in a dedicated Web Worker.
 //!
-//! [`Engine`] is the gloo-worker `Worker`: it turns facade requests, socket
-//! events, bus messages, lock grants and timer ticks into calls on the pure
-//! [`core::Tab`] and executes what the tab returns. Every `BroadcastWebsocket`
-//! instance of the page is one gloo bridge (a `HandlerId`) of this worker.
+//! [`Engine`] is the gloo-worker `Worker`: it runs the core's [`Driver`] on
+//! the web seams of [`web`], feeding it the page's requests and what the
+//! browser reports. Every `BroadcastWebsocket` instance of the page is one
+//! gloo bridge (a `HandlerId`) of this worker.
 
-pub mod core;
 pub mod web;
 
-use std::collections::HashMap;
-
+use bws_core::{Backend, Driver, Event, Instances, JoinRequest, LockEvent, Seams, SocketEvent};
+use bws_core::{SocketId, Timing};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use wasm_bindgen::JsValue;
 
-use crate::core::{
-    Backend, BusMessage, CloseInfo, Event, JoinRequest, Output, SocketId, Tab, Timing,
-};
-use crate::web::bus::Bus;
-use crate::web::locks::{leader_lock_name, LockEvent, LockManager, LockRequest};
-use crate::web::socket::{Socket, SocketEvent};
-use crate::web::timer::Timer;
+use crate::web::bus::WebBus;
+use crate::web::clock::WebClock;
+use crate::web::locks::WebLocks;
+use crate::web::socket::WebSockets;
 use bws_facade::{Election, Leadership, OpenRequest, Opened, Payload, Reply, Request};
 
-/// The worker: the tab's core plus the sockets, channels, locks and timer it
-/// asked for.
+/// The web seams the driver runs on.
 #[derive(Debug)]
-pub struct Engine {
-    /// Created by the first instance, which brings the tab's id.
-    tab: Option<Tab<HandlerId, Payload>>,
-    sockets: HashMap<SocketId, Socket>,
-    buses: HashMap<String, Bus>,
-    /// The scope's lock request, with the generation its events carry.
-    locks: HashMap<String, (u64, LockRequest)>,
-    lock_generation: u64,
-    lock_manager: Option<LockManager>,
-    timer: Timer,
+pub enum Web {}
+
+impl Seams<HandlerId, Payload> for Web {
+    type Transport = WebSockets;
+    type Bus = WebBus;
+    type Locks = WebLocks;
+    type Clock = WebClock;
+    type Instances = Replies;
 }
 
-/// Events the engine sends itself.
+/// The worker: the tab's driver, created by the first instance, which
+/// brings the tab's id.
+#[derive(Debug)]
+pub struct Engine {
+    driver: Option<Driver<HandlerId, Payload, Web>>,
+    /// Whether this context has Web Locks, for the first instance's choice
+    /// of election.
+    has_locks: bool,
+}
+
+/// Events the engine's seams send it.
 #[derive(Debug)]
 pub enum EngineMessage {
     /// A native socket reported something.
-    Socket(SocketId, SocketEvent),
+    Socket(SocketId, SocketEvent<Payload>),
     /// A message arrived on a scope's channel.
     Bus(String, JsValue),
-    /// A lock request of a scope, of a generation, changed state.
+    /// A lock request of a scope, of a ticket, changed state.
     Lock(String, u64, LockEvent),
-    /// The timer fired.
+    /// The clock's alarm went off.
     Tick,
-}
-
-fn now() -> u64 {
-    js_sys::Date::now() as u64
 }
 
 impl Worker for Engine {
@@ -59,62 +58,26 @@ impl Worker for Engine {
     type Input = Request;
     type Output = Reply;
 
-    fn create(scope: &WorkerScope<Self>) -> Self {
-        let ticks = scope.clone();
+    fn create(_scope: &WorkerScope<Self>) -> Self {
         Engine {
-            tab: None,
-            sockets: HashMap::new(),
-            buses: HashMap::new(),
-            locks: HashMap::new(),
-            lock_generation: 0,
-            lock_manager: LockManager::find(),
-            timer: Timer::new(move || ticks.send_message(EngineMessage::Tick)),
+            driver: None,
+            has_locks: web::locks::LockManager::find().is_some(),
         }
     }
 
-    fn update(&mut self, scope: &WorkerScope<Self>, message: EngineMessage) {
-        let now = now();
-        let Some(tab) = self.tab.as_mut() else {
+    fn update(&mut self, _scope: &WorkerScope<Self>, message: EngineMessage) {
+        let Some(driver) = self.driver.as_mut() else {
             return;
         };
         match message {
-            EngineMessage::Socket(socket, event) => match event {
-                SocketEvent::Open {
-                    protocol,
-                    extensions,
-                } => tab.handle_socket_open(now, socket, protocol, extensions),
-                SocketEvent::Message(data) => tab.handle_socket_message(now, socket, Payload(data)),
-                SocketEvent::Error => tab.handle_socket_error(now, socket),
-                SocketEvent::Closed(info) => {
-                    self.sockets.remove(&socket);
-                    tab.handle_socket_closed(now, socket, info);
-                }
-            },
-            EngineMessage::Bus(name, data) => {
-                // Anything that is not a message of this protocol is ignored:
-                // other libraries, other versions, junk.
-                if let Ok(message) = serde_wasm_bindgen::from_value::<BusMessage<Payload>>(data) {
-                    tab.handle_bus(now, &name, message);
-                }
-            }
-            EngineMessage::Lock(name, generation, event) => {
-                if self.locks.get(&name).map(|(current, _)| *current) == Some(generation) {
-                    match event {
-                        LockEvent::Acquired => tab.handle_lock_acquired(now, &name),
-                        LockEvent::Lost => tab.handle_lock_lost(now, &name),
-                    }
-                }
-            }
-            EngineMessage::Tick => {
-                self.timer.fired();
-                tab.handle_timeout(now);
-            }
+            EngineMessage::Socket(socket, event) => driver.handle_socket(socket, event),
+            EngineMessage::Bus(scope, data) => driver.handle_bus(&scope, data),
+            EngineMessage::Lock(scope, ticket, event) => driver.handle_lock(&scope, ticket, event),
+            EngineMessage::Tick => driver.handle_timeout(),
         }
-        self.run(scope);
     }
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Request, instance: HandlerId) {
-        let now = now();
         match request {
             Request::Open(OpenRequest {
                 tab_id,
@@ -126,9 +89,9 @@ impl Worker for Engine {
                 grace_ms,
                 debug,
             }) => {
-                let backend = match (election, &self.lock_manager) {
-                    (Election::Auto | Election::Locks, Some(_)) => Backend::Locks,
-                    (Election::Locks, None) => {
+                let backend = match (election, self.has_locks) {
+                    (Election::Auto | Election::Locks, true) => Backend::Locks,
+                    (Election::Locks, false) => {
                         web_sys::console::warn_1(
                             &"broadcast-websocket: navigator.locks is missing here; using the lease election".into(),
                         );
@@ -145,129 +108,70 @@ impl Worker for Engine {
                     grace_ms,
                     debug,
                 };
-                self.tab
-                    .get_or_insert_with(|| Tab::new(tab_id))
-                    .handle_join(now, instance, request);
+                self.driver
+                    .get_or_insert_with(|| web_driver(scope, tab_id))
+                    .handle_join(instance, request);
             }
-            Request::Send(payload) => self.with_tab(|tab| tab.handle_send(now, instance, payload)),
+            Request::Send(payload) => self.with_driver(|d| d.handle_send(instance, payload)),
             Request::Close(close) => {
-                self.with_tab(|tab| tab.handle_close(now, instance, close.code, close.reason))
+                self.with_driver(|d| d.handle_close(instance, close.code, close.reason))
             }
-            Request::Zombie => self.with_tab(|tab| tab.handle_zombie(now, instance)),
+            #[cfg(feature = "test-switches")]
+            Request::Zombie => self.with_driver(|d| d.handle_zombie(instance)),
         }
-        self.run(scope);
     }
 
-    fn disconnected(&mut self, scope: &WorkerScope<Self>, instance: HandlerId) {
-        self.with_tab(|tab| tab.handle_disconnect(now(), instance));
-        self.run(scope);
+    fn disconnected(&mut self, _scope: &WorkerScope<Self>, instance: HandlerId) {
+        self.with_driver(|d| d.handle_disconnect(instance));
     }
 }
 
 impl Engine {
-    fn with_tab(&mut self, step: impl FnOnce(&mut Tab<HandlerId, Payload>)) {
-        if let Some(tab) = self.tab.as_mut() {
-            step(tab);
+    fn with_driver(&mut self, step: impl FnOnce(&mut Driver<HandlerId, Payload, Web>)) {
+        if let Some(driver) = self.driver.as_mut() {
+            step(driver);
         }
     }
+}
 
-    /// Executes everything the core asks for, until it has nothing left,
-    /// then arms the timer for its next deadline.
-    fn run(&mut self, scope: &WorkerScope<Self>) {
-        let Some(tab) = self.tab.as_mut() else {
-            return;
-        };
-        while let Some(output) = tab.poll_output() {
-            match output {
-                Output::OpenSocket {
-                    socket,
-                    url,
-                    protocols,
-                } => {
-                    let events = scope.clone();
-                    let on_event =
-                        move |event| events.send_message(EngineMessage::Socket(socket, event));
-                    match Socket::open(&url, &protocols, on_event) {
-                        Ok(native) => {
-                            self.sockets.insert(socket, native);
-                        }
-                        Err(_) => {
-                            // The facade validates what the constructor checks; if the
-                            // browser still refuses, the instances see a failed connection.
-                            tab.handle_socket_error(now(), socket);
-                            tab.handle_socket_closed(now(), socket, CloseInfo::abnormal());
-                        }
-                    }
-                }
-                Output::Transmit { socket, payload } => {
-                    if let Some(native) = self.sockets.get(&socket) {
-                        // The socket is open (the core checked), so send cannot throw.
-                        let _ = native.send(&payload.0);
-                    }
-                }
-                Output::CloseSocket {
-                    socket,
-                    code,
-                    reason,
-                } => {
-                    if let Some(native) = self.sockets.get(&socket) {
-                        let _ = native.close(code, &reason);
-                    }
-                }
-                Output::Ack { to } => scope.respond(to, Reply::Sent),
-                Output::Deliver { to, event } => scope.respond(to, reply(event)),
-                Output::OpenBus { scope: name } => {
-                    let events = scope.clone();
-                    let channel = name.clone();
-                    let on_message =
-                        move |data| events.send_message(EngineMessage::Bus(channel.clone(), data));
-                    if let Ok(bus) = Bus::open(&name, on_message) {
-                        self.buses.insert(name, bus);
-                    }
-                }
-                Output::Broadcast {
-                    scope: name,
-                    message,
-                } => {
-                    if let (Some(bus), Ok(data)) = (
-                        self.buses.get(&name),
-                        serde_wasm_bindgen::to_value(&message),
-                    ) {
-                        let _ = bus.post(&data);
-                    }
-                }
-                Output::CloseBus { scope: name } => {
-                    self.buses.remove(&name);
-                }
-                Output::RequestLock { scope: name, steal } => {
-                    // Replacing the previous request withdraws it.
-                    self.locks.remove(&name);
-                    if let Some(manager) = &self.lock_manager {
-                        self.lock_generation += 1;
-                        let generation = self.lock_generation;
-                        let events = scope.clone();
-                        let lock_name = leader_lock_name(&name);
-                        let scope_name = name.clone();
-                        let request = LockRequest::new(manager, &lock_name, steal, move |event| {
-                            events.send_message(EngineMessage::Lock(
-                                scope_name.clone(),
-                                generation,
-                                event,
-                            ))
-                        });
-                        self.locks.insert(name, (generation, request));
-                    }
-                }
-                Output::ReleaseLock { scope: name } => {
-                    self.locks.remove(&name);
-                }
-                Output::Log { scope: name, line } => {
-                    let text = format!("[broadcast-websocket tab {} · {name}] {line}", tab.id());
-                    web_sys::console::debug_1(&text.into());
-                }
-            }
-        }
-        self.timer.arm(tab.poll_timeout(), now());
+/// The driver of tab `id`, on seams that report back to this worker.
+fn web_driver(scope: &WorkerScope<Engine>, id: String) -> Driver<HandlerId, Payload, Web> {
+    let to_engine = |scope: &WorkerScope<Engine>| {
+        let scope = scope.clone();
+        move |message| scope.send_message(message)
+    };
+    let (sockets, bus, locks, tick) = (
+        to_engine(scope),
+        to_engine(scope),
+        to_engine(scope),
+        to_engine(scope),
+    );
+    Driver::new(
+        id,
+        WebSockets::new(move |socket, event| sockets(EngineMessage::Socket(socket, event))),
+        WebBus::new(move |name, data| bus(EngineMessage::Bus(name, data))),
+        WebLocks::new(move |name, ticket, event| locks(EngineMessage::Lock(name, ticket, event))),
+        WebClock::new(move || tick(EngineMessage::Tick)),
+        Replies(scope.clone()),
+    )
+}
+
+/// The instances of this worker: each is a gloo bridge of the page.
+#[derive(Debug)]
+pub struct Replies(WorkerScope<Engine>);
+
+impl Instances<HandlerId, Payload> for Replies {
+    fn deliver(&mut self, to: HandlerId, event: Event<Payload>) {
+        self.0.respond(to, reply(event));
+    }
+
+    fn ack(&mut self, to: HandlerId) {
+        self.0.respond(to, Reply::Sent);
+    }
+
+    fn log(&mut self, tab: &str, scope: &str, line: &str) {
+        let text = format!("[broadcast-websocket tab {tab} · {scope}] {line}");
+        web_sys::console::debug_1(&text.into());
     }
 }
 

@@ -12,7 +12,7 @@
 
 mod common;
 
-use bws_worker::core::{Backend, Timing};
+use bws_core::{Backend, Timing};
 use common::*;
 
 fn seeds(default: u64) -> Vec<u64> {

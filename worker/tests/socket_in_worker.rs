@@ -3,8 +3,9 @@
 //! the server and passes its address as BWS_TEST_SERVER_WS at compile time.
 #![cfg(target_arch = "wasm32")]
 
-use bws_worker::core::CloseInfo;
-use bws_worker::web::socket::{Socket, SocketEvent};
+use bws_core::{CloseInfo, SocketEvent};
+use bws_facade::Payload;
+use bws_worker::web::socket::Socket;
 use futures_channel::mpsc::{unbounded, UnboundedReceiver};
 use futures_util::StreamExt;
 use wasm_bindgen::{JsCast, JsValue};
@@ -18,7 +19,7 @@ const SERVER: &str = match option_env!("BWS_TEST_SERVER_WS") {
 };
 
 /// Opens a socket whose events arrive on a channel.
-fn open(path: &str, protocols: &[&str]) -> (Socket, UnboundedReceiver<SocketEvent>) {
+fn open(path: &str, protocols: &[&str]) -> (Socket, UnboundedReceiver<SocketEvent<Payload>>) {
     let (sender, receiver) = unbounded();
     let protocols: Vec<String> = protocols.iter().map(|p| p.to_string()).collect();
     let socket = Socket::open(&format!("{SERVER}{path}"), &protocols, move |event| {
@@ -28,14 +29,14 @@ fn open(path: &str, protocols: &[&str]) -> (Socket, UnboundedReceiver<SocketEven
     (socket, receiver)
 }
 
-async fn next(events: &mut UnboundedReceiver<SocketEvent>) -> SocketEvent {
+async fn next(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> SocketEvent<Payload> {
     events
         .next()
         .await
         .expect("the socket reports until it is dropped")
 }
 
-async fn expect_open(events: &mut UnboundedReceiver<SocketEvent>) -> (String, String) {
+async fn expect_open(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> (String, String) {
     match next(events).await {
         SocketEvent::Open {
             protocol,
@@ -45,14 +46,14 @@ async fn expect_open(events: &mut UnboundedReceiver<SocketEvent>) -> (String, St
     }
 }
 
-async fn expect_message(events: &mut UnboundedReceiver<SocketEvent>) -> JsValue {
+async fn expect_message(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> JsValue {
     match next(events).await {
-        SocketEvent::Message(data) => data,
+        SocketEvent::Message(Payload(data)) => data,
         other => panic!("expected a message, got {other:?}"),
     }
 }
 
-async fn expect_closed(events: &mut UnboundedReceiver<SocketEvent>) -> CloseInfo {
+async fn expect_closed(events: &mut UnboundedReceiver<SocketEvent<Payload>>) -> CloseInfo {
     match next(events).await {
         SocketEvent::Closed(info) => info,
         other => panic!("expected close, got {other:?}"),

@@ -4,9 +4,7 @@
 
 mod common;
 
-use bws_worker::core::{
-    Backend, Body, BusMessage, CloseInfo, Event, SharedState, PROTOCOL_VERSION,
-};
+use bws_core::{Backend, Body, BusMessage, CloseInfo, Event, SharedState, PROTOCOL_VERSION};
 use common::*;
 
 const BOTH: [Backend; 2] = [Backend::Locks, Backend::Lease];
@@ -139,7 +137,7 @@ fn scopes_are_independent() {
         w.server_close("b", 4000, "bye b");
         settle(&mut w);
         assert_eq!(w.inst(b).final_close.as_ref().map(|i| i.code), Some(4000));
-        assert_eq!(w.tabs[0].core.scope_count(), 0);
+        assert_eq!(w.tabs[0].core().scope_count(), 0);
     }
 }
 
@@ -205,8 +203,8 @@ fn close_of_the_last_instance_closes_the_socket() {
             w.lifecycle(b),
             vec![open(), closed(4002, "last", true, false)]
         );
-        assert_eq!(w.tabs[0].core.scope_count(), 0);
-        assert_eq!(w.tabs[0].core.instance_count(), 0);
+        assert_eq!(w.tabs[0].core().scope_count(), 0);
+        assert_eq!(w.tabs[0].core().instance_count(), 0);
         assert!(!w.in_scope(0, "s"));
         assert_eq!(w.lock_holder("s"), None);
     }
@@ -246,7 +244,7 @@ fn grace_keeps_the_socket_open_for_a_comeback() {
         assert_eq!(w.server.client_closes[0].1, Some(4003));
         assert!(w.now >= start);
         settle(&mut w);
-        assert_eq!(w.tabs[0].core.scope_count(), 0);
+        assert_eq!(w.tabs[0].core().scope_count(), 0);
     }
 }
 
@@ -278,7 +276,7 @@ fn disconnect_is_silent() {
         settle(&mut w);
         // The last one gone: the socket closes, without a code.
         assert_eq!(w.server.client_closes, vec![(0, None, String::new())]);
-        assert_eq!(w.tabs[0].core.scope_count(), 0);
+        assert_eq!(w.tabs[0].core().scope_count(), 0);
     }
 }
 
@@ -295,7 +293,7 @@ fn socket_failure_is_final() {
             vec![open(), Event::Error, closed(1006, "", false, false)],
             "{backend:?}"
         );
-        assert_eq!(w.tabs[0].core.scope_count(), 0);
+        assert_eq!(w.tabs[0].core().scope_count(), 0);
         assert_eq!(w.server.conns.len(), 1, "no reconnection");
     }
 }
@@ -395,6 +393,10 @@ fn junk_and_other_versions_are_ignored() {
         ];
         for (tab, message) in junk {
             w.inject_bus(tab, "s", message);
+        }
+        // What does not decode at all (another library on the channel).
+        for tab in [leader, follower] {
+            w.inject_wire(tab, "s", Wire::Junk("not a bus message"));
         }
         settle(&mut w);
         assert_eq!(w.server.received.len(), received, "{backend:?}");
@@ -586,7 +588,7 @@ fn server_close_is_final_for_all_tabs() {
             );
         }
         for tab in 0..3 {
-            assert_eq!(w.tabs[tab].core.scope_count(), 0, "{backend:?}");
+            assert_eq!(w.tabs[tab].core().scope_count(), 0, "{backend:?}");
         }
         // No reconnection (but for that socket of the next in line).
         assert!(w.server.open_conns("s").is_empty());
@@ -633,7 +635,7 @@ fn last_instance_anywhere_closes_the_socket() {
             );
             settle(&mut w);
             assert_eq!(
-                w.tabs[0].core.scope_count() + w.tabs[1].core.scope_count(),
+                w.tabs[0].core().scope_count() + w.tabs[1].core().scope_count(),
                 0
             );
         }
@@ -844,8 +846,8 @@ fn leader_superseded_while_closing_still_closes_its_instance() {
     );
     settle(&mut w);
     assert!(w.inst(b).is_open());
-    assert_eq!(w.tabs[0].core.instance_count(), 0);
-    assert_eq!(w.tabs[0].core.scope_count(), 0);
+    assert_eq!(w.tabs[0].core().instance_count(), 0);
+    assert_eq!(w.tabs[0].core().scope_count(), 0);
 }
 
 #[test]
@@ -878,4 +880,51 @@ fn echoes_reach_every_instance_once() {
             assert_eq!(got, want, "{backend:?} #{i}");
         }
     }
+}
+
+// ------------------------------------------------------------------ the driver
+
+#[test]
+fn a_socket_the_browser_refuses_to_open_fails_the_connection() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        let mut request = w.request("s");
+        request.url = "http://sim.invalid/s".to_owned();
+        let i = w.join_with(0, request);
+        w.run_for(2000);
+        assert_eq!(
+            w.lifecycle(i),
+            vec![Event::Error, closed(1006, "", false, false)],
+            "{backend:?}"
+        );
+        assert!(w.server.conns.is_empty());
+        assert_eq!(w.tabs[0].core().scope_count(), 0);
+    }
+}
+
+#[test]
+fn lock_events_of_a_replaced_request_are_dropped() {
+    let (mut w, _insts) = tabs_with_instances(Backend::Locks, 2);
+    let leader = w.leader("s").expect("a leader");
+    let follower = 1 - leader;
+    let waiting = w.lock_ticket(follower, "s").expect("the follower waits");
+    let stale = waiting - 1;
+    w.inject(
+        follower,
+        Input::LockAcquired {
+            scope: "s".to_owned(),
+            request: stale,
+        },
+    );
+    w.inject(
+        leader,
+        Input::LockLost {
+            scope: "s".to_owned(),
+            request: w.lock_ticket(leader, "s").unwrap() - 1,
+        },
+    );
+    settle(&mut w);
+    assert_eq!(w.leader("s"), Some(leader));
+    assert_eq!(w.server.conns.len(), 1);
+    w.check_settled(&["s"]);
 }

@@ -1,8 +1,12 @@
-//! The Web Locks API (`navigator.locks`), reduced to one exclusive lock
-//! request per scope: granted, then held until released or stolen.
+//! The [`Locks`] manager: the Web Locks API (`navigator.locks`), reduced to
+//! one exclusive request per scope, granted, then held until released or
+//! stolen.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
+
+use bws_core::{LockEvent, Locks, PROTOCOL_VERSION};
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -38,16 +42,59 @@ impl LockManager {
 /// The name of a scope's leader lock. The protocol version is part of it, so
 /// tabs of incompatible versions never join the same election.
 pub fn leader_lock_name(scope: &str) -> String {
-    format!("bws:leader:v{}:{scope}", crate::core::PROTOCOL_VERSION)
+    format!("bws:leader:v{PROTOCOL_VERSION}:{scope}")
 }
 
-/// What happened to a lock request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockEvent {
-    /// The lock was granted and is held.
-    Acquired,
-    /// The held lock was taken by a `steal`.
-    Lost,
+/// The tab's lock requests by scope; their events go to one callback. Where
+/// the context has no Web Locks, requests are never granted (the election
+/// then runs the lease, which asks for none).
+pub struct WebLocks {
+    manager: Option<LockManager>,
+    requests: HashMap<String, LockRequest>,
+    on_event: Rc<dyn Fn(String, u64, LockEvent)>,
+}
+
+impl std::fmt::Debug for WebLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebLocks").finish_non_exhaustive()
+    }
+}
+
+impl WebLocks {
+    /// This context's locks; every request's events reach `on_event` with
+    /// their scope and ticket.
+    pub fn new(on_event: impl Fn(String, u64, LockEvent) + 'static) -> Self {
+        WebLocks {
+            manager: LockManager::find(),
+            requests: HashMap::new(),
+            on_event: Rc::new(on_event),
+        }
+    }
+
+    /// Whether this context has Web Locks.
+    pub fn available(&self) -> bool {
+        self.manager.is_some()
+    }
+}
+
+impl Locks for WebLocks {
+    fn request(&mut self, scope: &str, ticket: u64, steal: bool) {
+        // Dropping the previous request withdraws or releases it.
+        self.requests.remove(scope);
+        if let Some(manager) = &self.manager {
+            let on_event = self.on_event.clone();
+            let name = scope.to_owned();
+            let request =
+                LockRequest::new(manager, &leader_lock_name(scope), steal, move |event| {
+                    on_event(name.clone(), ticket, event)
+                });
+            self.requests.insert(scope.to_owned(), request);
+        }
+    }
+
+    fn release(&mut self, scope: &str) {
+        self.requests.remove(scope);
+    }
 }
 
 /// One request for an exclusive lock. Dropping it releases the lock if it is

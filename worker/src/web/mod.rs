@@ -1,7 +1,7 @@
-//! Thin adapters between browser APIs and the core: browser callbacks become
-//! core inputs, core outputs become browser calls. Logic belongs in `core`.
+//! The web implementations of the core's seams: browser callbacks become
+//! driver inputs, seam calls become browser calls. Logic belongs in the core.
 
 pub mod bus;
+pub mod clock;
 pub mod locks;
 pub mod socket;
-pub mod timer;

@@ -1,27 +1,63 @@
-//! The native `WebSocket`, opened inside the worker, reduced to four events.
+//! The socket [`Transport`]: native `WebSocket`s opened inside the worker,
+//! each reduced to the four events of [`SocketEvent`].
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bws_core::seams::Refused;
+use bws_core::{CloseInfo, SocketEvent, SocketId, Transport};
+use bws_facade::Payload;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::core::CloseInfo;
+/// The tab's native sockets by id; their events go to one callback.
+pub struct WebSockets {
+    open: HashMap<SocketId, Socket>,
+    on_event: Rc<dyn Fn(SocketId, SocketEvent<Payload>)>,
+}
 
-/// What a native socket reports.
-#[derive(Debug)]
-pub enum SocketEvent {
-    /// The handshake completed.
-    Open {
-        /// The subprotocol the server selected.
-        protocol: String,
-        /// The extensions the server accepted.
-        extensions: String,
-    },
-    /// A message: a JS string or an `ArrayBuffer`, passed on untouched.
-    Message(JsValue),
-    /// The connection failed.
-    Error,
-    /// The connection is closed.
-    Closed(CloseInfo),
+impl std::fmt::Debug for WebSockets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSockets").finish_non_exhaustive()
+    }
+}
+
+impl WebSockets {
+    /// No sockets yet; every socket's events will reach `on_event`.
+    pub fn new(on_event: impl Fn(SocketId, SocketEvent<Payload>) + 'static) -> Self {
+        WebSockets {
+            open: HashMap::new(),
+            on_event: Rc::new(on_event),
+        }
+    }
+}
+
+impl Transport<Payload> for WebSockets {
+    fn open(&mut self, socket: SocketId, url: &str, protocols: &[String]) -> Result<(), Refused> {
+        let on_event = self.on_event.clone();
+        let native = Socket::open(url, protocols, move |event| on_event(socket, event))
+            .map_err(|_| Refused)?;
+        self.open.insert(socket, native);
+        Ok(())
+    }
+
+    fn send(&mut self, socket: SocketId, payload: Payload) {
+        if let Some(native) = self.open.get(&socket) {
+            // The socket is open (the core checked), so send cannot throw.
+            let _ = native.send(&payload.0);
+        }
+    }
+
+    fn close(&mut self, socket: SocketId, code: Option<u16>, reason: &str) {
+        if let Some(native) = self.open.get(&socket) {
+            let _ = native.close(code, reason);
+        }
+    }
+
+    fn forget(&mut self, socket: SocketId) {
+        self.open.remove(&socket);
+    }
 }
 
 #[wasm_bindgen]
@@ -52,7 +88,7 @@ impl Socket {
     pub fn open(
         url: &str,
         protocols: &[String],
-        on_event: impl Fn(SocketEvent) + 'static,
+        on_event: impl Fn(SocketEvent<Payload>) + 'static,
     ) -> Result<Socket, JsValue> {
         let offered = protocols
             .iter()
@@ -63,7 +99,7 @@ impl Socket {
         // turns them into Blobs itself when its binaryType asks for that.
         ws.set_binary_type(BinaryType::Arraybuffer);
 
-        let on_event = std::rc::Rc::new(on_event);
+        let on_event = Rc::new(on_event);
         let on_open = {
             let (on_event, ws) = (on_event.clone(), ws.clone());
             Closure::<dyn FnMut(JsValue)>::new(move |_| {
@@ -76,7 +112,7 @@ impl Socket {
         let on_message = {
             let on_event = on_event.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                on_event(SocketEvent::Message(event.data()))
+                on_event(SocketEvent::Message(Payload(event.data())))
             })
         };
         let on_error = {

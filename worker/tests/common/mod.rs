@@ -2,18 +2,24 @@
 //! `BroadcastChannel` per scope, Web Locks, a WebSocket server, tab crashes,
 //! freezes and bus partitions, all driven by a seeded PRNG.
 //!
-//! Every output a tab returns is executed the way the browser would, and
+//! Each tab is the core's own `Driver` on the simulated seams of `seams`:
+//! every call it makes on them is carried out the way the browser would, and
 //! checked on the way: a broken rule panics with the recent trace (set
 //! `SIM_TRACE=1` to print the whole trace as it happens).
 #![allow(dead_code)]
 
+mod seams;
+
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
-use bws_worker::core::{
-    Backend, Body, BusMessage, CloseInfo, Event, JoinRequest, Leadership, Output, SocketId, Tab,
-    Timing,
+use bws_core::{
+    Backend, Body, BusMessage, CloseInfo, Event, JoinRequest, Leadership, LockEvent, SocketEvent,
+    SocketId, Tab, Timing,
 };
+pub use seams::{Alarm, Call, Calls, SimDriver, Wire};
 
 /// An instance, across the whole world.
 pub type Inst = u32;
@@ -160,7 +166,7 @@ pub enum Input {
         scope: String,
         /// The generation of the receiving channel when the message was posted.
         channel: u64,
-        message: BusMessage<Pl>,
+        message: Wire,
     },
     SocketOpen(SocketId),
     SocketMessage(SocketId, Pl),
@@ -248,7 +254,9 @@ pub struct Lead {
 
 pub struct SimTab {
     pub id: String,
-    pub core: Tab<Inst, Pl>,
+    pub driver: SimDriver,
+    /// What the driver asked of the browser, not yet carried out.
+    calls: Calls,
     pub alive: bool,
     pub frozen: bool,
     backlog: VecDeque<Input>,
@@ -257,12 +265,20 @@ pub struct SimTab {
     bus_generation: u64,
     sockets: HashMap<SocketId, ClientSocket>,
     pub leading: HashMap<String, Lead>,
-    /// The current lock request per scope.
+    /// The ticket of the current lock request per scope.
     lock_request: HashMap<String, u64>,
     /// Scopes whose lock was stolen from this tab, the news not yet processed.
     lost_pending: HashSet<String>,
     pub zombie: HashSet<String>,
-    timer: Option<u64>,
+    /// When the tab's clock wakes it.
+    timer: Alarm,
+}
+
+impl SimTab {
+    /// The tab's core.
+    pub fn core(&self) -> &Tab<Inst, Pl> {
+        self.driver.tab()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -458,15 +474,16 @@ fn scope_of(url: &str) -> String {
 pub struct World {
     pub cfg: Config,
     pub now: u64,
+    /// `now`, as the tabs' clocks read it.
+    clock: Rc<Cell<u64>>,
     pub rng: Rng,
     pub tabs: Vec<SimTab>,
     pub insts: BTreeMap<Inst, Instance>,
     next_inst: Inst,
     pub server: Server,
     locks: HashMap<String, LockQueue>,
-    next_lock_request: u64,
-    /// When each granted request hears of its grant.
-    granted_at: HashMap<u64, u64>,
+    /// When each granted request (tab, ticket) hears of its grant.
+    granted_at: HashMap<(usize, u64), u64>,
     queue: BinaryHeap<Queued>,
     next_seq: u64,
     /// Per (sender, receiver, scope): the arrival time of the last message.
@@ -486,6 +503,10 @@ pub struct World {
     server_ends: Vec<ServerEnd>,
     /// The highest epoch any tab led each scope with.
     max_epoch: HashMap<String, u64>,
+    /// With `record`, every input the browser delivers to a tab, in order
+    /// (for the seams' conformance suites).
+    pub record: bool,
+    pub recorded: Vec<(usize, Input)>,
 }
 
 impl World {
@@ -493,6 +514,7 @@ impl World {
         let rng = Rng::new(cfg.seed);
         World {
             now: 1_000_000,
+            clock: Rc::new(Cell::new(1_000_000)),
             rng,
             cfg,
             tabs: Vec::new(),
@@ -500,7 +522,6 @@ impl World {
             next_inst: 1,
             server: Server::default(),
             locks: HashMap::new(),
-            next_lock_request: 1,
             granted_at: HashMap::new(),
             queue: BinaryHeap::new(),
             next_seq: 0,
@@ -516,6 +537,8 @@ impl World {
             steps: 0,
             server_ends: Vec::new(),
             max_epoch: HashMap::new(),
+            record: false,
+            recorded: Vec::new(),
         }
     }
 
@@ -551,9 +574,11 @@ impl World {
         let index = self.tabs.len();
         // Random-looking ids, so that id order is not creation order.
         let id = format!("t{:04x}-{index}", self.rng.below(0x10000));
+        let (driver, calls, timer) = seams::sim_driver(id.clone(), &self.clock);
         self.tabs.push(SimTab {
-            id: id.clone(),
-            core: Tab::new(id),
+            id,
+            driver,
+            calls,
             alive: true,
             frozen: false,
             backlog: VecDeque::new(),
@@ -564,7 +589,7 @@ impl World {
             lock_request: HashMap::new(),
             lost_pending: HashSet::new(),
             zombie: HashSet::new(),
-            timer: None,
+            timer,
         });
         index
     }
@@ -572,8 +597,9 @@ impl World {
     /// Adds a tab with a chosen id (ids order the tie-breaks).
     pub fn add_tab_named(&mut self, id: &str) -> usize {
         let index = self.add_tab();
-        self.tabs[index].id = id.to_owned();
-        self.tabs[index].core = Tab::new(id.to_owned());
+        let (driver, calls, timer) = seams::sim_driver(id.to_owned(), &self.clock);
+        let t = &mut self.tabs[index];
+        (t.id, t.driver, t.calls, t.timer) = (id.to_owned(), driver, calls, timer);
         index
     }
 
@@ -622,9 +648,7 @@ impl World {
             "[{}] user: join #{inst} to {}",
             self.tabs[tab].id, request.scope
         ));
-        let now = self.now;
-        self.tabs[tab].core.handle_join(now, inst, request);
-        self.drain(tab, Cause::User);
+        self.drive(tab, Cause::User, |d| d.handle_join(inst, request));
         if self.insts[&inst].leadership.is_none() {
             self.fail(format!("#{inst} joined without a Leadership event"));
         }
@@ -639,11 +663,9 @@ impl World {
         };
         self.check_user_action(tab);
         self.note(format!("[{}] user: #{inst} send {seq}", self.tabs[tab].id));
-        let now = self.now;
-        self.tabs[tab]
-            .core
-            .handle_send(now, inst, Pl::Up { inst, seq });
-        let acked = self.drain(tab, Cause::User);
+        let acked = self.drive(tab, Cause::User, |d| {
+            d.handle_send(inst, Pl::Up { inst, seq })
+        });
         let acks = acked.iter().filter(|&&i| i == inst).count();
         if acks != usize::from(expect) {
             self.fail(format!(
@@ -660,9 +682,8 @@ impl World {
     /// A raw send (any payload), returning the acks.
     pub fn send_payload(&mut self, inst: Inst, payload: Pl) -> usize {
         let tab = self.insts[&inst].tab;
-        let now = self.now;
-        self.tabs[tab].core.handle_send(now, inst, payload);
-        self.drain(tab, Cause::User).len()
+        self.drive(tab, Cause::User, |d| d.handle_send(inst, payload))
+            .len()
     }
 
     pub fn close(&mut self, inst: Inst, code: Option<u16>, reason: &str) {
@@ -675,11 +696,8 @@ impl World {
         if self.insts[&inst].phase != Phase::Closed {
             self.insts.get_mut(&inst).unwrap().closing = Some((code, reason.to_owned()));
         }
-        let now = self.now;
-        self.tabs[tab]
-            .core
-            .handle_close(now, inst, code, reason.to_owned());
-        self.drain(tab, Cause::User);
+        let reason = reason.to_owned();
+        self.drive(tab, Cause::User, |d| d.handle_close(inst, code, reason));
     }
 
     pub fn disconnect(&mut self, inst: Inst) {
@@ -687,9 +705,7 @@ impl World {
         self.check_user_action(tab);
         self.note(format!("[{}] user: #{inst} disconnects", self.tabs[tab].id));
         self.insts.get_mut(&inst).unwrap().phase = Phase::Gone;
-        let now = self.now;
-        self.tabs[tab].core.handle_disconnect(now, inst);
-        self.drain(tab, Cause::User);
+        self.drive(tab, Cause::User, |d| d.handle_disconnect(inst));
     }
 
     pub fn zombie(&mut self, inst: Inst) {
@@ -698,9 +714,7 @@ impl World {
         self.note(format!("[{}] user: #{inst} zombie", self.tabs[tab].id));
         self.tabs[tab].zombie.insert(scope.clone());
         self.void_takeovers(&scope);
-        let now = self.now;
-        self.tabs[tab].core.handle_zombie(now, inst);
-        self.drain(tab, Cause::User);
+        self.drive(tab, Cause::User, |d| d.handle_zombie(inst));
     }
 
     fn check_user_action(&self, tab: usize) {
@@ -743,7 +757,8 @@ impl World {
         t.backlog.clear();
         t.bus.clear();
         t.leading.clear();
-        t.timer = None;
+        t.calls.borrow_mut().clear();
+        t.timer.set(None);
         let scopes: Vec<String> = t.lock_request.keys().cloned().collect();
         for scope in scopes {
             self.lock_release(tab, &scope);
@@ -1051,11 +1066,9 @@ impl World {
 
     // ------------------------------------------------------------ locks
 
-    fn lock_request(&mut self, tab: usize, scope: &str, steal: bool) {
-        // A new request replaces the previous one (as the web layer does).
+    fn lock_request(&mut self, tab: usize, scope: &str, request: u64, steal: bool) {
+        // A new request replaces the previous one.
         self.lock_release(tab, scope);
-        let request = self.next_lock_request;
-        self.next_lock_request += 1;
         self.tabs[tab]
             .lock_request
             .insert(scope.to_owned(), request);
@@ -1064,7 +1077,7 @@ impl World {
             self.stats.steals += 1;
             if let Some((holder, held)) = queue.holder.take() {
                 // The loss of a grant is reported after the grant itself.
-                let granted_at = self.granted_at.get(&held).copied().unwrap_or(0);
+                let granted_at = self.granted_at.get(&(holder, held)).copied().unwrap_or(0);
                 let at = granted_at.max(self.now + self.rng.range(self.cfg.net.lock_latency));
                 self.tabs[holder].lost_pending.insert(scope.to_owned());
                 self.schedule(
@@ -1110,7 +1123,7 @@ impl World {
     fn grant(&mut self, tab: usize, scope: &str, request: u64) {
         self.locks.get_mut(scope).unwrap().holder = Some((tab, request));
         let at = self.now + self.rng.range(self.cfg.net.lock_latency);
-        self.granted_at.insert(request, at);
+        self.granted_at.insert((tab, request), at);
         self.schedule(
             at,
             Ev::Tab(
@@ -1183,7 +1196,7 @@ impl World {
             .iter()
             .enumerate()
             .filter(|(_, t)| t.alive && !t.frozen)
-            .filter_map(|(i, t)| t.timer.map(|at| (at, i)))
+            .filter_map(|(i, t)| t.timer.get().map(|at| (at, i)))
             .min()
     }
 
@@ -1215,9 +1228,7 @@ impl World {
                 } else {
                     self.spin = (tab, self.now, 0);
                 }
-                let now = self.now;
-                self.tabs[tab].core.handle_timeout(now);
-                self.drain(tab, Cause::Timeout);
+                self.drive(tab, Cause::Timeout, |d| d.handle_timeout());
             }
             _ => {
                 let Some(q) = self.queue.pop() else { return };
@@ -1245,9 +1256,8 @@ impl World {
     }
 
     fn apply(&mut self, tab: usize, input: Input) {
-        let now = self.now;
         let id = self.tabs[tab].id.clone();
-        let cause = match input {
+        match input {
             Input::Bus {
                 scope,
                 channel,
@@ -1256,19 +1266,35 @@ impl World {
                 if self.tabs[tab].bus.get(&scope) != Some(&channel) {
                     return; // that channel was closed since
                 }
-                self.note(format!(
-                    "[{id}] bus <- {} e{} {:?}",
-                    message.from,
-                    message.epoch,
-                    short(&message.body)
-                ));
-                let cause = Cause::Bus {
-                    from: message.from.clone(),
-                    epoch: message.epoch,
-                    body: body_name(&message.body),
+                self.seen(tab, || Input::Bus {
+                    scope: scope.clone(),
+                    channel,
+                    message: message.clone(),
+                });
+                let cause = match &message {
+                    Wire::Message(message) => {
+                        self.note(format!(
+                            "[{id}] bus <- {} e{} {:?}",
+                            message.from,
+                            message.epoch,
+                            short(&message.body)
+                        ));
+                        Cause::Bus {
+                            from: message.from.clone(),
+                            epoch: message.epoch,
+                            body: body_name(&message.body),
+                        }
+                    }
+                    Wire::Junk(what) => {
+                        self.note(format!("[{id}] bus <- junk {what}"));
+                        Cause::Bus {
+                            from: String::new(),
+                            epoch: 0,
+                            body: "junk",
+                        }
+                    }
                 };
-                self.tabs[tab].core.handle_bus(now, &scope, message);
-                cause
+                self.drive(tab, cause, |d| d.handle_bus(&scope, message));
             }
             Input::SocketOpen(socket) => {
                 let Some(s) = self.tabs[tab].sockets.get_mut(&socket) else {
@@ -1278,34 +1304,38 @@ impl World {
                     return;
                 }
                 s.state = SockState::Open;
+                self.seen(tab, || Input::SocketOpen(socket));
                 self.note(format!("[{id}] socket {} open", socket.0));
-                self.tabs[tab].core.handle_socket_open(
-                    now,
-                    socket,
-                    "sim".to_owned(),
-                    String::new(),
-                );
-                Cause::Socket(socket)
+                let open = SocketEvent::Open {
+                    protocol: "sim".to_owned(),
+                    extensions: String::new(),
+                };
+                self.drive(tab, Cause::Socket(socket), |d| {
+                    d.handle_socket(socket, open)
+                });
             }
             Input::SocketMessage(socket, payload) => {
                 match self.tabs[tab].sockets.get(&socket) {
                     Some(s) if s.state == SockState::Open => {}
                     _ => return, // not OPEN: the browser drops it
                 }
+                self.seen(tab, || Input::SocketMessage(socket, payload.clone()));
                 self.note(format!("[{id}] socket {} message {payload:?}", socket.0));
-                self.tabs[tab]
-                    .core
-                    .handle_socket_message(now, socket, payload);
-                Cause::Socket(socket)
+                let message = SocketEvent::Message(payload);
+                self.drive(tab, Cause::Socket(socket), |d| {
+                    d.handle_socket(socket, message)
+                });
             }
             Input::SocketError(socket) => {
                 match self.tabs[tab].sockets.get(&socket) {
                     Some(s) if s.state != SockState::Closed => {}
                     _ => return,
                 }
+                self.seen(tab, || Input::SocketError(socket));
                 self.note(format!("[{id}] socket {} error", socket.0));
-                self.tabs[tab].core.handle_socket_error(now, socket);
-                Cause::Socket(socket)
+                self.drive(tab, Cause::Socket(socket), |d| {
+                    d.handle_socket(socket, SocketEvent::Error)
+                });
             }
             Input::SocketClosed(socket, info) => {
                 let Some(s) = self.tabs[tab].sockets.get_mut(&socket) else {
@@ -1323,50 +1353,73 @@ impl World {
                 {
                     self.tabs[tab].leading.remove(&scope);
                 }
+                self.seen(tab, || Input::SocketClosed(socket, info.clone()));
                 self.note(format!("[{id}] socket {} closed {}", socket.0, info.code));
-                self.tabs[tab].core.handle_socket_closed(now, socket, info);
-                Cause::Socket(socket)
+                let closed = SocketEvent::Closed(info);
+                self.drive(tab, Cause::Socket(socket), |d| {
+                    d.handle_socket(socket, closed)
+                });
             }
             Input::LockAcquired { scope, request } => {
-                if self.tabs[tab].lock_request.get(&scope) != Some(&request) {
-                    return; // withdrawn or replaced since
-                }
-                self.note(format!("[{id}] lock acquired {scope}"));
-                self.tabs[tab].core.handle_lock_acquired(now, &scope);
-                Cause::Lock
+                self.seen(tab, || Input::LockAcquired {
+                    scope: scope.clone(),
+                    request,
+                });
+                self.note(format!("[{id}] lock acquired {scope} (ticket {request})"));
+                self.drive(tab, Cause::Lock, |d| {
+                    d.handle_lock(&scope, request, LockEvent::Acquired)
+                });
             }
             Input::LockLost { scope, request } => {
                 self.tabs[tab].lost_pending.remove(&scope);
-                if self.tabs[tab].lock_request.get(&scope) != Some(&request) {
-                    return;
-                }
-                self.note(format!("[{id}] lock lost {scope}"));
-                self.tabs[tab].core.handle_lock_lost(now, &scope);
-                Cause::Lock
+                self.seen(tab, || Input::LockLost {
+                    scope: scope.clone(),
+                    request,
+                });
+                self.note(format!("[{id}] lock lost {scope} (ticket {request})"));
+                self.drive(tab, Cause::Lock, |d| {
+                    d.handle_lock(&scope, request, LockEvent::Lost)
+                });
             }
-        };
-        self.drain(tab, cause);
+        }
     }
 
-    // ------------------------------------------------------------ outputs
+    fn seen(&mut self, tab: usize, input: impl FnOnce() -> Input) {
+        if self.record {
+            self.recorded.push((tab, input()));
+        }
+    }
 
-    /// Executes and checks everything the tab asks for; returns the acks.
-    fn drain(&mut self, tab: usize, cause: Cause) -> Vec<Inst> {
+    // ------------------------------------------------------------ calls
+
+    /// Carries out a call on a tab's seams made outside its driver (the
+    /// conformance suites call the seams directly).
+    pub fn call(&mut self, tab: usize, call: Call) {
+        self.clock.set(self.now);
+        self.exec(tab, call, &Cause::User);
+    }
+
+    /// Runs one input through the tab's driver, then carries out and checks
+    /// every call it made on the seams; returns the acks.
+    fn drive(&mut self, tab: usize, cause: Cause, input: impl FnOnce(&mut SimDriver)) -> Vec<Inst> {
+        self.clock.set(self.now);
+        input(&mut self.tabs[tab].driver);
         let mut acks = Vec::new();
-        while let Some(output) = self.tabs[tab].core.poll_output() {
-            if let Output::Ack { to } = output {
+        loop {
+            let call = self.tabs[tab].calls.borrow_mut().pop_front();
+            let Some(call) = call else { break };
+            if let Call::Ack { to } = call {
                 acks.push(to);
             }
-            self.exec(tab, output, &cause);
+            self.exec(tab, call, &cause);
         }
-        self.tabs[tab].timer = self.tabs[tab].core.poll_timeout();
         let live = self
             .insts
             .values()
             .filter(|i| i.tab == tab && matches!(i.phase, Phase::Connecting | Phase::Open))
             .count();
-        if self.tabs[tab].core.instance_count() != live {
-            let count = self.tabs[tab].core.instance_count();
+        if self.tabs[tab].core().instance_count() != live {
+            let count = self.tabs[tab].core().instance_count();
             self.fail(format!(
                 "{} counts {count} instances, {live} are live",
                 self.tabs[tab].id
@@ -1375,11 +1428,11 @@ impl World {
         acks
     }
 
-    fn exec(&mut self, tab: usize, output: Output<Inst, Pl>, cause: &Cause) {
+    fn exec(&mut self, tab: usize, call: Call, cause: &Cause) {
         let id = self.tabs[tab].id.clone();
-        match output {
-            Output::Log { scope, line } => self.note(format!("[{id}] {scope}: {line}")),
-            Output::OpenSocket { socket, url, .. } => {
+        match call {
+            Call::Log { scope, line } => self.note(format!("[{id}] {scope}: {line}")),
+            Call::OpenSocket { socket, url } => {
                 let scope = scope_of(&url);
                 self.note(format!("[{id}] OPEN socket {} for {scope}", socket.0));
                 if self.tabs[tab].sockets.contains_key(&socket) {
@@ -1422,7 +1475,34 @@ impl World {
                 let at = self.now + self.rng.range(self.cfg.net.socket_latency);
                 self.schedule(at, Ev::Server(ServerEv::Accept(conn)));
             }
-            Output::Transmit { socket, payload } => {
+            Call::OpenRefused { socket, url } => {
+                // The tab leads but has no socket: the driver reports the
+                // failed connection, which ends the scope for all.
+                let scope = scope_of(&url);
+                self.note(format!(
+                    "[{id}] OPEN socket {} for {scope}: refused",
+                    socket.0
+                ));
+                self.tabs[tab].sockets.insert(
+                    socket,
+                    ClientSocket {
+                        scope: scope.clone(),
+                        conn: usize::MAX,
+                        state: SockState::Closed,
+                    },
+                );
+                self.tabs[tab].leading.insert(
+                    scope,
+                    Lead {
+                        socket,
+                        epoch: None,
+                        since: self.now,
+                        beat_at: self.now,
+                        closing: true,
+                    },
+                );
+            }
+            Call::Transmit { socket, payload } => {
                 let Some(s) = self.tabs[tab].sockets.get(&socket) else {
                     self.fail(format!("{id} transmits on unknown socket {}", socket.0));
                 };
@@ -1490,7 +1570,7 @@ impl World {
                     Ev::Server(ServerEv::Receive(conn, payload, stale, contested)),
                 );
             }
-            Output::CloseSocket {
+            Call::CloseSocket {
                 socket,
                 code,
                 reason,
@@ -1532,13 +1612,13 @@ impl World {
                     SockState::Closing | SockState::Closed => {}
                 }
             }
-            Output::Ack { to } => {
+            Call::Ack { to } => {
                 if self.insts.get(&to).is_none_or(|i| i.tab != tab) {
                     self.fail(format!("{id} acks #{to}, not one of its instances"));
                 }
             }
-            Output::Deliver { to, event } => self.deliver(tab, to, event, cause),
-            Output::OpenBus { scope } => {
+            Call::Deliver { to, event } => self.deliver(tab, to, event, cause),
+            Call::OpenBus { scope } => {
                 self.note(format!("[{id}] OPEN bus {scope}"));
                 if self.tabs[tab].bus.contains_key(&scope) {
                     self.fail(format!("{id} opens the bus of {scope} twice"));
@@ -1548,7 +1628,7 @@ impl World {
                 let generation = t.bus_generation;
                 t.bus.insert(scope, generation);
             }
-            Output::CloseBus { scope } => {
+            Call::CloseBus { scope } => {
                 self.note(format!("[{id}] CLOSE bus {scope}"));
                 if self.tabs[tab].bus.remove(&scope).is_none() {
                     self.fail(format!("{id} closes the bus of {scope}, which is not open"));
@@ -1568,8 +1648,12 @@ impl World {
                     self.fail(format!("{id} left {scope} while leading with {lead:?}"));
                 }
             }
-            Output::Broadcast { scope, message } => self.broadcast(tab, scope, message),
-            Output::RequestLock { scope, steal } => {
+            Call::Broadcast { scope, message } => self.broadcast(tab, scope, message),
+            Call::RequestLock {
+                scope,
+                ticket,
+                steal,
+            } => {
                 self.note(format!("[{id}] REQUEST lock {scope} steal={steal}"));
                 if self.cfg.backend != Backend::Locks {
                     self.fail(format!(
@@ -1582,9 +1666,9 @@ impl World {
                         "{id} requests the lock of {scope}, which it is not in"
                     ));
                 }
-                self.lock_request(tab, &scope, steal);
+                self.lock_request(tab, &scope, ticket, steal);
             }
-            Output::ReleaseLock { scope } => {
+            Call::ReleaseLock { scope } => {
                 self.note(format!("[{id}] RELEASE lock {scope}"));
                 self.lock_release(tab, &scope);
             }
@@ -1821,7 +1905,7 @@ impl World {
             let input = Input::Bus {
                 scope: scope.clone(),
                 channel,
-                message: message.clone(),
+                message: Wire::Message(message.clone()),
             };
             self.schedule(at, Ev::Tab(to, input));
         }
@@ -1844,6 +1928,21 @@ impl World {
 
     /// Feeds a tab any bus message (junk, other versions, forgeries).
     pub fn inject_bus(&mut self, tab: usize, scope: &str, message: BusMessage<Pl>) {
+        self.inject_wire(tab, scope, Wire::Message(message));
+    }
+
+    /// Feeds a tab any input at once, as if the browser reported it now.
+    pub fn inject(&mut self, tab: usize, input: Input) {
+        self.apply(tab, input);
+    }
+
+    /// The ticket of a tab's current lock request of `scope`.
+    pub fn lock_ticket(&self, tab: usize, scope: &str) -> Option<u64> {
+        self.tabs[tab].lock_request.get(scope).copied()
+    }
+
+    /// Feeds a tab anything at all on the bus.
+    pub fn inject_wire(&mut self, tab: usize, scope: &str, message: Wire) {
         let Some(&channel) = self.tabs[tab].bus.get(scope) else {
             return;
         };

@@ -1,21 +1,29 @@
-//! The pure, sans-IO engine of one tab's worker.
+//! The pure, sans-IO core of broadcast-websocket: one tab's election,
+//! routing and lifecycle, the seams it is driven through, and the one driver
+//! loop that joins them.
 //!
 //! A [`Tab`] knows this tab's instances and, per scope, whether this tab leads
 //! (holds the socket) or follows (reaches the socket over the bus), who the
 //! leader is, and what the shared connection looks like. It owns no socket,
 //! no channel, no lock and no timer: callers feed it with `handle_*` methods
-//! (each takes `now`, wall-clock milliseconds, comparable across tabs), then
-//! drain [`Tab::poll_output`] until it returns `None`, execute each
-//! [`Output`], and call [`Tab::handle_timeout`] at [`Tab::poll_timeout`].
+//! (each takes `now`: monotonic milliseconds on a time base every tab of the
+//! origin shares, see [`Clock`]), then drain [`Tab::poll_output`] until it
+//! returns `None`, execute each [`Output`], and call [`Tab::handle_timeout`]
+//! at [`Tab::poll_timeout`]. [`Driver`] is that loop, written once over the
+//! [`seams`]; the worker and the simulation both run it.
 //! Payloads are opaque (`P`): the core routes them and never looks inside.
 
 mod bus;
+mod driver;
 mod scope;
+pub mod seams;
 mod tab;
 
 use serde::{Deserialize, Serialize};
 
 pub use bus::{Body, BusMessage, SharedState, PROTOCOL_VERSION};
+pub use driver::Driver;
+pub use seams::{Bus, Clock, Instances, LockEvent, Locks, Seams, SocketEvent, Transport};
 pub use tab::Tab;
 
 /// A tab's id: random, chosen by the page.

@@ -115,9 +115,14 @@ where
         self.with_instance(now, instance, |scope, ctx| scope.disconnect(ctx, instance));
     }
 
-    /// Test switch: the scope of `instance` stops heartbeating and relaying.
-    pub fn handle_zombie(&mut self, now: u64, instance: I) {
-        self.with_instance(now, instance, |scope, ctx| scope.become_zombie(ctx));
+    /// The scope an instance is in.
+    pub fn scope_of(&self, instance: I) -> Option<&str> {
+        self.instances.get(&instance).map(String::as_str)
+    }
+
+    /// The scope a socket belongs to.
+    pub fn socket_scope(&self, socket: SocketId) -> Option<&str> {
+        self.sockets.get(&socket).map(String::as_str)
     }
 
     /// A socket's handshake completed.

@@ -1,0 +1,240 @@
+//! The election, as one tab takes part in it: following a leader, claiming
+//! (lease), waiting for and stealing the lock (Web Locks), leading, stepping
+//! down. Who leads is decided here; what the instances see of it is
+//! `members`'s job.
+
+use super::*;
+
+impl<I, P> Scope<I, P>
+where
+    I: Copy + Eq,
+    P: Clone,
+{
+    pub(super) fn heard_leader(
+        &mut self,
+        ctx: &mut Ctx<I, P>,
+        from: TabId,
+        epoch: u64,
+        state: SharedState,
+        tabs: u32,
+    ) {
+        if self.leading() {
+            if !outranks((epoch, &from), (self.epoch(), ctx.me)) {
+                // A lesser leader: tell it who leads, so it steps down.
+                self.heartbeat(ctx);
+                return;
+            }
+            if self.lock == LockState::Held {
+                // With Web Locks the lock decides, not the epoch: that tab
+                // led on a grant it has lost since (it was frozen, say) and
+                // steps down when it hears so. Followers it misled come back
+                // when it reports its presence.
+                return;
+            }
+            self.step_down(ctx, format!("outranked by {from} (epoch {epoch})"));
+        }
+        // A leader silent past the timeout is presumed dead: any live leader
+        // replaces it, even a lesser one (say, the other side of a healed
+        // split, or the later of two locks taken in the same millisecond).
+        // Otherwise a follower would wait for a dead leader forever.
+        let accept = match &self.leader {
+            None => true,
+            Some((id, current)) => {
+                *id == from && *current == epoch
+                    || outranks((epoch, &from), (*current, id))
+                    || ctx.now >= self.leader_deadline()
+            }
+        };
+        if !accept {
+            // Not a leader this tab would follow: a claim stands regardless.
+            return;
+        }
+        if let Role::Candidate(_) = self.role {
+            self.role = Role::Follower;
+            self.log(ctx, format!("withdrew claim: {from} leads"));
+        }
+        if self.leader.as_ref() != Some(&(from.clone(), epoch)) {
+            self.follow(ctx, from, epoch);
+        }
+        self.leader_heard_at = ctx.now;
+        self.leader_tabs = tabs;
+        // Who leads first, so instances' status is right when they open.
+        self.report(ctx);
+        self.apply_shared(ctx, state);
+    }
+
+    pub(super) fn heard_claim(&mut self, ctx: &mut Ctx<I, P>, from: &str, epoch: u64) {
+        if self.leading() {
+            // A live leader answers a claim; the claimant withdraws.
+            self.heartbeat(ctx);
+        } else if let Role::Candidate(candidacy) = self.role {
+            if outranks((epoch, from), (candidacy.epoch, ctx.me)) {
+                self.role = Role::Follower;
+                // Give the better claimant time to lead and heartbeat.
+                self.claim_not_before = ctx.now + self.timing.leader_timeout_ms;
+                self.log(ctx, format!("withdrew claim: {from} claims epoch {epoch}"));
+            }
+        } else {
+            // Let a pending claim stand rather than claim over it: a later
+            // claim outranks it, and tabs whose timeouts fall a little apart
+            // would depose one another's claims in turn, forever.
+            let stands_by = ctx.now + self.timing.claim_window_ms + self.timing.discovery_ms;
+            self.claim_not_before = self.claim_not_before.max(stands_by);
+        }
+    }
+
+    pub fn lock_acquired(&mut self, ctx: &mut Ctx<I, P>) {
+        if !matches!(self.lock, LockState::Waiting | LockState::Stealing) {
+            return;
+        }
+        self.lock = LockState::Held;
+        let epoch = ctx.now.max(self.max_epoch + 1);
+        self.lead(ctx, epoch, "acquired the lock");
+    }
+
+    pub fn lock_lost(&mut self, ctx: &mut Ctx<I, P>) {
+        if self.lock != LockState::Held {
+            return;
+        }
+        self.lock = LockState::None;
+        if self.leading() {
+            self.step_down(ctx, "the lock was taken".to_owned());
+        }
+        if !self.is_ended() {
+            self.request_lock(ctx, false);
+        }
+    }
+
+    pub(super) fn leader_deadline(&self) -> u64 {
+        self.leader_heard_at + self.timing.leader_timeout_ms
+    }
+
+    /// Lease: when this follower claims. Never before `claim_not_before`
+    /// (after a withdrawn claim, the better claimant gets time to lead), and
+    /// while a leader is known, not before it has been silent past the timeout.
+    pub(super) fn lease_claim_at(&self) -> u64 {
+        match self.leader {
+            Some(_) => self.claim_not_before.max(self.leader_deadline()),
+            None => self.claim_not_before,
+        }
+    }
+
+    /// When this follower steals a silent leader's lock: after the timeout,
+    /// staggered by its rank among the followers, at most once per timeout.
+    pub(super) fn steal_at(&self) -> u64 {
+        let leader = self.leader.as_ref().map(|(id, _)| id.as_str());
+        let rank = self
+            .peers
+            .keys()
+            .filter(|id| Some(id.as_str()) != leader && self.is_ranked_before(id))
+            .count() as u64;
+        let at = self.leader_deadline() + rank * self.timing.steal_stagger_ms;
+        match self.last_steal_at {
+            Some(last) => at.max(last + self.timing.leader_timeout_ms),
+            None => at,
+        }
+    }
+
+    pub(super) fn is_ranked_before(&self, id: &str) -> bool {
+        id < self.me.as_str()
+    }
+
+    pub(super) fn request_lock(&mut self, ctx: &mut Ctx<I, P>, steal: bool) {
+        self.lock = if steal {
+            LockState::Stealing
+        } else {
+            LockState::Waiting
+        };
+        ctx.out.push_back(Output::RequestLock {
+            scope: self.name.clone(),
+            steal,
+        });
+    }
+
+    pub(super) fn claim(&mut self, ctx: &mut Ctx<I, P>) {
+        let epoch = ctx.now.max(self.max_epoch + 1);
+        self.max_epoch = epoch;
+        self.role = Role::Candidate(Candidacy {
+            epoch,
+            until: ctx.now + self.timing.claim_window_ms,
+        });
+        self.log(ctx, format!("no leader: claiming epoch {epoch}"));
+        self.broadcast(ctx, epoch, Body::Claim);
+    }
+
+    /// This tab leads from now on, with `epoch`: it opens the socket.
+    pub(super) fn lead(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, why: &str) {
+        self.lose_connection(ctx);
+        let superseded = self.leader.take();
+        self.leader = Some((ctx.me.to_owned(), epoch));
+        self.max_epoch = self.max_epoch.max(epoch);
+        self.shared = Some(SharedState::Connecting);
+        let socket = SocketId(*ctx.next_socket);
+        *ctx.next_socket += 1;
+        ctx.sockets.insert(socket, self.name.clone());
+        self.role = Role::Leader(Leading {
+            socket: Some(socket),
+            superseded,
+        });
+        self.log(ctx, format!("leads with epoch {epoch} ({why})"));
+        self.report(ctx);
+        ctx.out.push_back(Output::OpenSocket {
+            socket,
+            url: self.url.clone(),
+            protocols: self.protocols.clone(),
+        });
+        self.heartbeat(ctx);
+    }
+
+    /// This tab stops leading: its socket closes (fencing) and its instances
+    /// reconnect through whoever leads next.
+    pub(super) fn step_down(&mut self, ctx: &mut Ctx<I, P>, why: String) {
+        self.log(ctx, format!("steps down: {why}"));
+        if let Role::Leader(Leading {
+            socket: Some(socket),
+            ..
+        }) = std::mem::replace(&mut self.role, Role::Follower)
+        {
+            ctx.out.push_back(Output::CloseSocket {
+                socket,
+                code: None,
+                reason: String::new(),
+            });
+        }
+        self.lose_connection(ctx);
+        // A last instance waiting for the socket's real close will not get it
+        // from a socket this tab has let go of: it gets the close it asked for.
+        let (code, reason) = self.last_close.clone().unwrap_or((None, String::new()));
+        let info = CloseInfo {
+            code: code.unwrap_or(1005),
+            reason,
+            was_clean: true,
+        };
+        for member in std::mem::take(&mut self.members) {
+            if member.state == MemberState::Leaving {
+                self.deliver(ctx, member.id, final_close(info.clone()));
+            } else {
+                self.members.push(member);
+            }
+        }
+        self.leader = None;
+        self.leader_heard_at = ctx.now;
+        self.claim_not_before = ctx.now + self.timing.leader_timeout_ms;
+        self.next_beat_at = ctx.now;
+        self.report(ctx);
+    }
+
+    pub(super) fn follow(&mut self, ctx: &mut Ctx<I, P>, leader: TabId, epoch: u64) {
+        self.log(ctx, format!("follows {leader} (epoch {epoch})"));
+        self.lose_connection(ctx);
+        self.leader = Some((leader, epoch));
+    }
+
+    pub(super) fn heartbeat(&mut self, ctx: &mut Ctx<I, P>) {
+        self.next_beat_at = ctx.now + self.timing.heartbeat_ms;
+        let state = self.shared.clone().unwrap_or(SharedState::Connecting);
+        let tabs = self.tab_count();
+        self.broadcast(ctx, self.epoch(), Body::Heartbeat { state, tabs });
+        self.report(ctx);
+    }
+}

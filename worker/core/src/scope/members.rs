@@ -1,0 +1,276 @@
+//! The tab's instances of the scope and what they are told: joining,
+//! sending, closing, their connection state through leader changes, the
+//! `Leadership` reports, and presence (how many instances each tab has).
+
+use super::*;
+
+impl<I, P> Scope<I, P>
+where
+    I: Copy + Eq,
+    P: Clone,
+{
+    pub fn join(&mut self, ctx: &mut Ctx<I, P>, instance: I) {
+        self.idle_since = None;
+        let open = match (&self.leader, &self.shared) {
+            (
+                Some(_),
+                Some(SharedState::Open {
+                    protocol,
+                    extensions,
+                }),
+            ) => Some(Event::Open {
+                protocol: protocol.clone(),
+                extensions: extensions.clone(),
+            }),
+            _ => None,
+        };
+        let state = match open {
+            Some(_) => MemberState::Open,
+            None => MemberState::Connecting,
+        };
+        self.members.push(Member {
+            id: instance,
+            state,
+        });
+        // Who leads first, so the instance's status is right when it opens.
+        // If that changed since the last report (the tab count may have, with
+        // this instance), everyone hears of it: the last report must stay
+        // what every instance knows, or a later change back goes unreported.
+        let leadership = self.leadership();
+        if self.reported.as_ref() == Some(&leadership) {
+            self.deliver(ctx, instance, Event::Leadership(leadership));
+        } else {
+            self.report(ctx);
+        }
+        if let Some(event) = open {
+            self.deliver(ctx, instance, event);
+        }
+        if !self.leading() {
+            self.announce(ctx);
+        }
+    }
+
+    pub fn send(&mut self, ctx: &mut Ctx<I, P>, instance: I, payload: P) {
+        let open = self
+            .members
+            .iter()
+            .any(|member| member.id == instance && member.state == MemberState::Open);
+        if !open {
+            // The facade refuses sends before open; this one raced a close or
+            // a leader change, whose event the instance is about to get.
+            return;
+        }
+        if self.leading() {
+            if let Some(socket) = self.socket() {
+                ctx.out.push_back(Output::Transmit { socket, payload });
+            }
+        } else if let Some((leader, epoch)) = self.leader.clone() {
+            self.broadcast(ctx, epoch, Body::Out { leader, payload });
+        }
+        ctx.out.push_back(Output::Ack { to: instance });
+    }
+
+    pub fn close(&mut self, ctx: &mut Ctx<I, P>, instance: I, code: Option<u16>, reason: String) {
+        let Some(index) = self
+            .members
+            .iter()
+            .position(|member| member.id == instance && member.state != MemberState::Leaving)
+        else {
+            return;
+        };
+        self.last_close = Some((code, reason.clone()));
+        let last_anywhere =
+            self.leading() && self.live_members() == 1 && self.interest_elsewhere() == 0;
+        if let (true, 0, Some(socket)) = (last_anywhere, self.grace_ms, self.socket()) {
+            // The socket closes with this instance, which gets its real close.
+            self.members[index].state = MemberState::Leaving;
+            self.log(
+                ctx,
+                "last instance anywhere closed: closing the socket".to_owned(),
+            );
+            ctx.out.push_back(Output::CloseSocket {
+                socket,
+                code,
+                reason,
+            });
+            return;
+        }
+        let member = self.members.remove(index);
+        if member.state == MemberState::Connecting {
+            // A native socket closed while connecting fails: error, then 1006.
+            self.deliver(ctx, instance, Event::Error);
+            self.deliver(ctx, instance, final_close(CloseInfo::abnormal()));
+        } else {
+            let info = CloseInfo {
+                code: code.unwrap_or(1005),
+                reason,
+                was_clean: true,
+            };
+            self.deliver(ctx, instance, final_close(info));
+        }
+        self.after_local_change(ctx);
+    }
+
+    pub fn disconnect(&mut self, ctx: &mut Ctx<I, P>, instance: I) {
+        let before = self.members.len();
+        self.members.retain(|member| member.id != instance);
+        if self.members.len() != before {
+            self.after_local_change(ctx);
+        }
+    }
+
+    pub(super) fn live_members(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|member| member.state != MemberState::Leaving)
+            .count()
+    }
+
+    pub(super) fn interest_elsewhere(&self) -> u32 {
+        self.peers.values().map(|peer| peer.instances).sum()
+    }
+
+    /// The connection through the previous leader is gone: open instances
+    /// see a reconnect.
+    pub(super) fn lose_connection(&mut self, ctx: &mut Ctx<I, P>) {
+        self.shared = None;
+        let reconnect = Event::Closed {
+            info: CloseInfo::abnormal(),
+            reconnecting: true,
+        };
+        for index in 0..self.members.len() {
+            if self.members[index].state == MemberState::Open {
+                self.members[index].state = MemberState::Connecting;
+                let to = self.members[index].id;
+                self.deliver(ctx, to, reconnect.clone());
+            }
+        }
+    }
+
+    pub(super) fn apply_shared(&mut self, ctx: &mut Ctx<I, P>, state: SharedState) {
+        if let SharedState::Open {
+            protocol,
+            extensions,
+        } = &state
+        {
+            for index in 0..self.members.len() {
+                if self.members[index].state == MemberState::Connecting {
+                    self.members[index].state = MemberState::Open;
+                    let event = Event::Open {
+                        protocol: protocol.clone(),
+                        extensions: extensions.clone(),
+                    };
+                    let to = self.members[index].id;
+                    self.deliver(ctx, to, event);
+                }
+            }
+        }
+        self.shared = Some(state);
+    }
+
+    /// A follower's presence: its live instance count.
+    pub(super) fn announce(&mut self, ctx: &mut Ctx<I, P>) {
+        self.next_beat_at = ctx.now + self.timing.heartbeat_ms;
+        let instances = self.live_members() as u32;
+        let close = if instances == 0 {
+            self.last_close.clone()
+        } else {
+            None
+        };
+        self.broadcast(ctx, self.epoch(), Body::Presence { instances, close });
+        if instances == 0 && !self.members.iter().any(|m| m.state == MemberState::Leaving) {
+            self.leave(ctx);
+        }
+    }
+
+    pub(super) fn after_local_change(&mut self, ctx: &mut Ctx<I, P>) {
+        if self.leading() {
+            self.check_idle(ctx);
+        } else {
+            self.announce(ctx);
+        }
+    }
+
+    /// A leader with no instance anywhere closes the socket after the grace period.
+    pub(super) fn check_idle(&mut self, ctx: &mut Ctx<I, P>) {
+        if !self.leading() || self.members.iter().any(|m| m.state == MemberState::Leaving) {
+            return;
+        }
+        if !self.members.is_empty() || self.interest_elsewhere() > 0 {
+            self.idle_since = None;
+            return;
+        }
+        let since = *self.idle_since.get_or_insert(ctx.now);
+        if ctx.now >= since + self.grace_ms {
+            self.log(
+                ctx,
+                "no instance left anywhere: closing the socket".to_owned(),
+            );
+            if let Some(socket) = self.take_socket() {
+                let (code, reason) = self.last_close.clone().unwrap_or((None, String::new()));
+                ctx.out.push_back(Output::CloseSocket {
+                    socket,
+                    code,
+                    reason,
+                });
+            }
+            self.end(ctx, None);
+        }
+    }
+
+    /// A follower without instances leaves the scope.
+    pub(super) fn leave(&mut self, ctx: &mut Ctx<I, P>) {
+        self.log(ctx, "no instance left in this tab: leaving".to_owned());
+        self.end(ctx, None);
+    }
+
+    pub(super) fn tab_count(&self) -> u32 {
+        let followers = self
+            .peers
+            .values()
+            .filter(|peer| peer.instances > 0)
+            .count() as u32;
+        followers + u32::from(!self.members.is_empty())
+    }
+
+    pub(super) fn leadership(&self) -> Leadership {
+        Leadership {
+            leader_id: self.leader.as_ref().map(|(id, _)| id.clone()),
+            epoch: self.epoch(),
+            backend: self.backend,
+            tabs: if self.leading() {
+                self.tab_count().max(1)
+            } else {
+                self.leader_tabs
+            },
+        }
+    }
+
+    /// Tells every instance when who leads (or how many tabs) changed.
+    pub(super) fn report(&mut self, ctx: &mut Ctx<I, P>) {
+        let leadership = self.leadership();
+        if self.reported.as_ref() == Some(&leadership) {
+            return;
+        }
+        self.reported = Some(leadership.clone());
+        self.deliver_all(ctx, Event::Leadership(leadership));
+    }
+
+    pub(super) fn deliver(&self, ctx: &mut Ctx<I, P>, to: I, event: Event<P>) {
+        ctx.out.push_back(Output::Deliver { to, event });
+    }
+
+    pub(super) fn deliver_all(&self, ctx: &mut Ctx<I, P>, event: Event<P>) {
+        for member in &self.members {
+            self.deliver(ctx, member.id, event.clone());
+        }
+    }
+
+    pub(super) fn deliver_open(&self, ctx: &mut Ctx<I, P>, payload: &P) {
+        for member in &self.members {
+            if member.state == MemberState::Open {
+                self.deliver(ctx, member.id, Event::Message(payload.clone()));
+            }
+        }
+    }
+}

@@ -40,6 +40,12 @@ class WorkerConnection {
   #greeted = false;
   readonly #handlers = new Map<number, LinkHandler>();
   #nextId = 0;
+  /**
+   * By channel name, the open channel and what to post on it when the page goes away (see leave).
+   * Open from the start: a channel opened in `pagehide` may never deliver (Chromium, in a frame of
+   * a closing tab). Only farewells travel on it, so the page hears none of the scope's traffic.
+   */
+  readonly #farewells = new Map<string, { channel: BroadcastChannel; message: unknown }>();
 
   constructor(url: string) {
     this.#url = url;
@@ -95,7 +101,13 @@ class WorkerConnection {
       for (const queued of pending) this.#worker.postMessage(queued);
     } else if (typeof message === 'object' && message !== null && 'ProcessOutput' in message) {
       const [id, reply] = message.ProcessOutput;
-      this.#handlers.get(id)?.reply(reply);
+      if (typeof reply === 'object' && 'farewell' in reply) {
+        const { channel, message } = reply.farewell;
+        if (!this.#farewells.has(channel))
+          this.#farewells.set(channel, { channel: new BroadcastChannel(channel), message });
+      } else {
+        this.#handlers.get(id)?.reply(reply);
+      }
     } else {
       this.fail(`the worker at ${this.#url} sent an unknown message: ${describe(data)}`);
     }
@@ -125,6 +137,18 @@ class WorkerConnection {
     for (const handler of handlers) handler.suspend();
   }
 
+  /**
+   * The page is going away for good. Its scopes hear it now, from the page: the worker may be
+   * gone already, or live on a moment (long enough, say, to be granted the lock a neighbour frame
+   * of the same page just released, lead, and fail a socket as the page goes); the other tabs
+   * ignore what it says after this, and hand over at once if it led. The worker ends now rather
+   * than when the browser gets to it. No instance is told: no page remains to tell.
+   */
+  leave(): void {
+    for (const { channel, message } of this.#farewells.values()) channel.postMessage(message);
+    this.#end();
+  }
+
   fail(why: string): void {
     for (const handler of this.#end()) handler.fail(why);
   }
@@ -134,6 +158,8 @@ class WorkerConnection {
     if (workers.get(this.#url) === this) workers.delete(this.#url);
     this.#worker.terminate();
     this.#pending = undefined;
+    for (const { channel } of this.#farewells.values()) channel.close();
+    this.#farewells.clear();
     const handlers = [...this.#handlers.values()];
     this.#handlers.clear();
     return handlers;
@@ -157,20 +183,25 @@ function describe(data: unknown): string {
 const workers = new Map<string, WorkerConnection>();
 /** The instances whose worker ended when the page entered the back/forward cache. */
 let suspended: LinkHandler[] = [];
-let watchingPageCache = false;
+let watchingPageLifecycle = false;
 
 /**
- * A page entering the back/forward cache hands its scopes over at once: its workers end, so their
+ * A page that goes away ends its workers at once (see leave). A page entering the back/forward
+ * cache hands its scopes over at once too: its workers end, so their
  * sockets close and their Web Locks go to the next tab (WebKit keeps a cached page's worker, lock
  * and socket alive otherwise, and the other tabs would wait for the leader timeout). When the page
  * comes back, its instances connect again, as after a leader change. Listening starts with the
  * first worker, so importing the package has no side effect.
  */
-function watchPageCache(): void {
-  if (watchingPageCache || typeof addEventListener !== 'function') return;
-  watchingPageCache = true;
+function watchPageLifecycle(): void {
+  if (watchingPageLifecycle || typeof addEventListener !== 'function') return;
+  watchingPageLifecycle = true;
   addEventListener('pagehide', (event) => {
-    if ((event as PageTransitionEvent).persisted) for (const worker of [...workers.values()]) worker.suspend();
+    const persisted = (event as PageTransitionEvent).persisted;
+    for (const worker of [...workers.values()]) {
+      if (persisted) worker.suspend();
+      else worker.leave();
+    }
   });
   addEventListener('pageshow', (event) => {
     if (!(event as PageTransitionEvent).persisted) return;
@@ -182,7 +213,7 @@ function watchPageCache(): void {
 
 /** Joins `request.scope` through the page's worker of `workerUrl`, starting it if needed. */
 export function connect(workerUrl: string, request: OpenRequest, handler: LinkHandler): Link {
-  watchPageCache();
+  watchPageLifecycle();
   let worker = workers.get(workerUrl);
   if (worker === undefined) {
     worker = new WorkerConnection(workerUrl);

@@ -11,8 +11,8 @@ mod wire;
 
 pub use options::{Backend, BroadcastWebsocketOptions, Election, Protocols, Status};
 pub use wire::{
-    Announcement, CloseRequest, Closed, JsCodec, Leadership, OpenRequest, Opened, Payload, Reply,
-    Request, WorkerHello,
+    Announcement, CloseRequest, Closed, Farewell, JsCodec, Leadership, OpenRequest, Opened,
+    Payload, Reply, Request, WorkerHello,
 };
 
 /// The version of the page ↔ worker protocol. A page refuses a worker that

@@ -101,6 +101,21 @@ pub enum Reply {
     Closed(Closed),
     /// One `Send` of this instance left the tab, in order.
     Sent,
+    /// What the page posts when it goes away; the bridge keeps it.
+    Farewell(Farewell),
+}
+
+/// What the page posts on `channel` when it goes away for good (`pagehide`):
+/// a bus message that tells the scope at once that this tab left, even if its
+/// worker is gone already. The page posts it as it is.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+pub struct Farewell {
+    /// The name of the scope's `BroadcastChannel`.
+    pub channel: String,
+    /// The bus message.
+    #[tsify(type = "unknown")]
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    pub message: JsValue,
 }
 
 /// Who leads a scope.

@@ -96,8 +96,9 @@ async function assertTakenOver(b, followers, old, t0, what) {
 
 for (const b of BACKENDS) {
   // Web Locks: the lock is released with the page, so takeover is immediate (~100 ms expected,
-  // asserted < 500 ms);
-  // lease: followers wait for the heartbeats to stop for leaderTimeoutMs.
+  // asserted < 500 ms). Lease: a page that closes says so (its farewell), and a follower claims at
+  // once, its claim standing after 150 ms; a crash says nothing, and followers wait for the
+  // heartbeats to stop for leaderTimeoutMs.
   const budget = b.backend === 'locks' ? 3000 : LEADER_TIMEOUT_MS + 3000;
 
   describe(`failover [${b.name}]`, { skip: b.skip }, () => {
@@ -107,8 +108,11 @@ for (const b of BACKENDS) {
       await s.leader.close();
       await waitReconnected(s.followers, budget);
       const { takeoverMs } = await assertTakenOver(b, s.followers, s, t0, 'leader page closed');
-      if (b.backend === 'locks') assert.ok(takeoverMs < 500, `locks takeover ${takeoverMs}ms`);
-      else assert.ok(takeoverMs < LEADER_TIMEOUT_MS + 1000, `lease takeover ${takeoverMs}ms`);
+      // Lease: well before a silent leader's timeout would have passed.
+      assert.ok(
+        takeoverMs < (b.backend === 'locks' ? 500 : LEADER_TIMEOUT_MS / 2),
+        `${b.backend} takeover ${takeoverMs}ms`,
+      );
       assert.deepEqual(errorsOf(s.followers), []);
       // status().tabs counts live tabs: the old leader's is gone.
       await waitForTabsCount(s.followers, s.followers.length, LEADER_TIMEOUT_MS * 2 + 2000, ' after the leader went');

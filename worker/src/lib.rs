@@ -99,6 +99,7 @@ impl Worker for Engine {
                     }
                     (Election::Auto | Election::Lease, _) => Backend::Lease,
                 };
+                let farewell = web::bus::farewell(&tab_id, &name);
                 let request = JoinRequest {
                     scope: name,
                     url,
@@ -111,6 +112,7 @@ impl Worker for Engine {
                 self.driver
                     .get_or_insert_with(|| web_driver(scope, tab_id))
                     .handle_join(instance, request);
+                scope.respond(instance, Reply::Farewell(farewell));
             }
             Request::Send(payload) => self.with_driver(|d| d.handle_send(instance, payload)),
             Request::Close(close) => {

@@ -928,3 +928,112 @@ fn lock_events_of_a_replaced_request_are_dropped() {
     assert_eq!(w.server.conns.len(), 1);
     w.check_settled(&["s"]);
 }
+
+#[test]
+fn a_leader_whose_page_leaves_hands_over_at_once() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let leader = w.leader("s").unwrap();
+        w.leave(leader);
+        w.crash(leader);
+        let took = w
+            .run_until_cond(10_000, |w| w.leader("s").is_some())
+            .expect("a new leader");
+        let timing = w.cfg.timing;
+        // Lease: a claim at once, which stands after its window; never the
+        // leader timeout a crash costs.
+        let bound = match backend {
+            Backend::Locks => 15,
+            Backend::Lease => timing.claim_window_ms + 15,
+        };
+        assert!(took <= bound, "{backend:?}: {took} ms");
+        settle(&mut w);
+        w.check_settled(&["s"]);
+        for &i in insts.iter().filter(|&&i| w.inst(i).tab != leader) {
+            assert_eq!(
+                w.lifecycle(i),
+                vec![open(), reconnect(), open()],
+                "{backend:?}"
+            );
+        }
+        w.check_traffic(&["s"], 3);
+    }
+}
+
+/// A page that went away may keep its worker a moment: long enough to be
+/// granted the lock of a leader that went with it, lead, and fail a socket
+/// as the page goes. Nothing it says then may end the others' instances.
+#[test]
+fn a_departed_tab_whose_worker_lives_on_is_ignored() {
+    let (mut w, insts) = tabs_with_instances(Backend::Locks, 3);
+    assert_eq!(w.lock_waiters("s"), vec![1, 2]);
+    w.leave(0);
+    w.leave(1);
+    w.crash(0);
+    w.run_until_cond(100, |w| w.leader("s") == Some(1))
+        .expect("the departed tab's worker takes the lock");
+    w.run_for(20);
+    w.server_drop("s");
+    w.run_for(20);
+    w.crash(1);
+    settle(&mut w);
+    assert_eq!(w.leader("s"), Some(2));
+    assert_eq!(w.lifecycle(insts[2]), vec![open(), reconnect(), open()]);
+}
+
+/// After a leader change, a new leader's socket that fails to open fails its
+/// own tab only (its page may be going away with it); the next tab tries.
+#[test]
+fn a_new_leader_that_cannot_connect_fails_only_its_own_tab() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        w.server.refuse = true;
+        w.crash(0);
+        w.run_until_cond(10_000, |w| {
+            insts.iter().any(|&i| w.inst(i).final_close.is_some())
+        })
+        .expect("the new leader's attempt fails");
+        w.server.refuse = false;
+        settle(&mut w);
+        let failed = vec![
+            open(),
+            reconnect(),
+            Event::Error,
+            closed(1006, "", false, false),
+        ];
+        let mut lifecycles: Vec<_> = insts[1..].iter().map(|&i| w.lifecycle(i)).collect();
+        lifecycles.sort_by_key(|events| events.len());
+        assert_eq!(
+            lifecycles,
+            vec![vec![open(), reconnect(), open()], failed],
+            "{backend:?}"
+        );
+        w.check_settled(&["s"]);
+    }
+}
+
+/// With the server down, each tab fails once, as each native socket would:
+/// one attempt per tab, never a loop.
+#[test]
+fn a_server_down_after_a_leader_change_fails_each_tab_once() {
+    for backend in BOTH {
+        let (mut w, insts) = tabs_with_instances(backend, 3);
+        w.server.refuse = true;
+        w.crash(0);
+        w.run_for(20_000);
+        for &i in &insts[1..] {
+            let failed = vec![
+                open(),
+                reconnect(),
+                Event::Error,
+                closed(1006, "", false, false),
+            ];
+            assert_eq!(w.lifecycle(i), failed, "{backend:?}");
+        }
+        assert_eq!(
+            w.server.conns.len(),
+            3,
+            "{backend:?}: one attempt per tab left"
+        );
+    }
+}

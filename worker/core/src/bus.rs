@@ -78,6 +78,12 @@ pub enum Body<P> {
     Error,
     /// The leader's socket closed: final for every instance of the scope.
     Closed(CloseInfo),
+    /// The sender's page went away for good. Posted from the page itself (in
+    /// `pagehide`), as its worker may already be gone, or may live on a
+    /// moment: it may even be granted a lock and fail a socket as the page
+    /// goes. Tabs forget the sender and ignore anything more from it; if it
+    /// led, they hand over at once instead of waiting for the timeout.
+    Left,
 }
 
 impl<P> BusMessage<P> {

@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bws_core::{Bus, BusMessage, PROTOCOL_VERSION};
-use bws_facade::Payload;
+use bws_core::{Body, Bus, BusMessage, PROTOCOL_VERSION};
+use bws_facade::{Farewell, Payload};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 /// The tab's channels by scope; what arrives on them goes to one callback.
 pub struct WebBus {
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, ScopeChannels>,
     on_message: Rc<dyn Fn(String, JsValue)>,
 }
 
@@ -36,10 +36,19 @@ impl Bus<Payload> for WebBus {
     type Raw = JsValue;
 
     fn open(&mut self, scope: &str) {
-        let on_message = self.on_message.clone();
-        let name = scope.to_owned();
-        if let Ok(channel) = Channel::open(scope, move |data| on_message(name.clone(), data)) {
-            self.channels.insert(scope.to_owned(), channel);
+        let listener = |name: String| {
+            let (on_message, scope) = (self.on_message.clone(), scope.to_owned());
+            Channel::open(&name, move |data| on_message(scope.clone(), data))
+        };
+        if let (Ok(bus), Ok(farewells)) = (
+            listener(Channel::name(scope)),
+            listener(Channel::farewells_name(scope)),
+        ) {
+            let channels = ScopeChannels {
+                bus,
+                _farewells: farewells,
+            };
+            self.channels.insert(scope.to_owned(), channels);
         }
     }
 
@@ -48,7 +57,7 @@ impl Bus<Payload> for WebBus {
             self.channels.get(scope),
             serde_wasm_bindgen::to_value(message),
         ) {
-            let _ = channel.post(&data);
+            let _ = channel.bus.post(&data);
         }
     }
 
@@ -61,7 +70,26 @@ impl Bus<Payload> for WebBus {
     }
 }
 
-/// The channel of one scope. Dropping it stops listening and closes it.
+/// What tab `tab`'s page posts when it goes away: it left `scope`.
+pub fn farewell(tab: &str, scope: &str) -> Farewell {
+    let message = BusMessage::<Payload>::new(tab.to_owned(), 0, Body::Left);
+    Farewell {
+        channel: Channel::farewells_name(scope),
+        // A message of strings and numbers always converts.
+        message: serde_wasm_bindgen::to_value(&message).unwrap_or(JsValue::UNDEFINED),
+    }
+}
+
+/// A scope's two channels: its bus, and the one only pages post on as they
+/// go away. A page keeps the latter open to post in `pagehide` (a channel
+/// opened then may never deliver), and hears nothing of the bus's traffic.
+#[derive(Debug)]
+struct ScopeChannels {
+    bus: Channel,
+    _farewells: Channel,
+}
+
+/// A `BroadcastChannel`. Dropping it stops listening and closes it.
 #[derive(Debug)]
 pub struct Channel {
     channel: BroadcastChannel,
@@ -69,16 +97,21 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// The channel's name: the protocol version is part of it, so tabs of
-    /// incompatible versions never hear each other.
+    /// The name of the bus of `scope`: the protocol version is part of it,
+    /// so tabs of incompatible versions never hear each other.
     pub fn name(scope: &str) -> String {
         format!("bws:v{PROTOCOL_VERSION}:{scope}")
     }
 
-    /// Opens the channel of `scope`; every message another context posts on
-    /// it reaches `on_message` as it arrived (decoding is the caller's).
-    pub fn open(scope: &str, on_message: impl Fn(JsValue) + 'static) -> Result<Channel, JsValue> {
-        let channel = BroadcastChannel::new(&Self::name(scope))?;
+    /// The name of the channel of `scope` that pages post their farewell on.
+    pub fn farewells_name(scope: &str) -> String {
+        format!("bws-farewells:v{PROTOCOL_VERSION}:{scope}")
+    }
+
+    /// Opens the channel `name`; every message another context posts on it
+    /// reaches `on_message` as it arrived (decoding is the caller's).
+    pub fn open(name: &str, on_message: impl Fn(JsValue) + 'static) -> Result<Channel, JsValue> {
+        let channel = BroadcastChannel::new(name)?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             on_message(event.data())
         });

@@ -458,6 +458,7 @@ fn body_name<P>(body: &Body<P>) -> &'static str {
         Body::In(_) => "In",
         Body::Error => "Error",
         Body::Closed(_) => "Closed",
+        Body::Left => "Left",
     }
 }
 
@@ -770,6 +771,18 @@ impl World {
             if inst.tab == tab {
                 inst.phase = Phase::Gone;
             }
+        }
+    }
+
+    /// The tab's page goes away: it says so on the bus of every scope it is
+    /// in, from the page (as ts/bridge.ts does in `pagehide`), while its
+    /// worker lives on until `crash`.
+    pub fn leave(&mut self, tab: usize) {
+        self.note(format!("[{}] PAGE LEAVES", self.tabs[tab].id));
+        let id = self.tabs[tab].id.clone();
+        let scopes: Vec<String> = self.tabs[tab].bus.keys().cloned().collect();
+        for scope in scopes {
+            self.broadcast(tab, scope, BusMessage::new(id.clone(), 0, Body::Left));
         }
     }
 

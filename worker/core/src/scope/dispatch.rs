@@ -43,11 +43,40 @@ where
             return;
         }
         self.deliver_all(ctx, Event::Error);
-        self.broadcast(ctx, self.epoch(), Body::Error);
+        if !self.failed_reconnection() {
+            self.broadcast(ctx, self.epoch(), Body::Error);
+        }
+    }
+
+    /// This tab took over an open connection and its socket has not opened.
+    /// Should it fail, that is this tab's failure, not the scope's: a tab
+    /// leads on a lock or a claim it got as its page went away, say, and its
+    /// socket fails with the page. Its instances fail, as a native socket's
+    /// would; the others stay `CONNECTING`, and the next in line tries.
+    fn failed_reconnection(&self) -> bool {
+        self.was_open && matches!(self.shared, Some(SharedState::Connecting))
     }
 
     pub fn socket_closed(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, info: CloseInfo) {
         if self.socket() != Some(socket) {
+            return;
+        }
+        if self.failed_reconnection() {
+            self.log(
+                ctx,
+                format!("socket failed to open ({}): final for this tab", info.code),
+            );
+            for member in std::mem::take(&mut self.members) {
+                self.deliver(ctx, member.id, final_close(info.clone()));
+            }
+            // Its followers hear it stepped down, and follow the next leader.
+            let gone = Body::Presence {
+                instances: 0,
+                close: None,
+            };
+            self.broadcast(ctx, self.epoch(), gone);
+            self.take_socket();
+            self.end(ctx, None);
             return;
         }
         self.log(
@@ -63,7 +92,10 @@ where
     }
 
     pub fn bus(&mut self, ctx: &mut Ctx<I, P>, message: BusMessage<P>) {
-        if message.v != PROTOCOL_VERSION || message.from == ctx.me {
+        if message.v != PROTOCOL_VERSION
+            || message.from == ctx.me
+            || self.departed.contains_key(&message.from)
+        {
             return;
         }
         let BusMessage {
@@ -80,17 +112,12 @@ where
                 }
             }
             Body::Presence { instances, close } => {
-                if !self.leading() && self.leader.as_ref().is_some_and(|(id, _)| *id == from) {
+                if self.follows(&from) {
                     // The leader this tab follows reports as a follower: it
                     // stepped down. Follow whoever heartbeats next, whatever
                     // its epoch; claim only if no one does.
                     self.log(ctx, format!("{from} stepped down"));
-                    self.lose_connection(ctx);
-                    self.leader = None;
-                    self.claim_not_before = self
-                        .claim_not_before
-                        .max(ctx.now + self.timing.discovery_ms);
-                    self.report(ctx);
+                    self.lose_leader(ctx, self.timing.discovery_ms);
                 }
                 let tabs_before = self.tab_count();
                 if instances == 0 {
@@ -112,6 +139,23 @@ where
             }
             Body::Heartbeat { state, tabs } => self.heard_leader(ctx, from, epoch, state, tabs),
             Body::Claim => self.heard_claim(ctx, &from, epoch),
+            Body::Left => {
+                self.departed.insert(from.clone(), ctx.now);
+                if self.follows(&from) {
+                    // No heartbeat will come from it: claim (lease) as soon
+                    // as no one else leads; the lock comes when it is freed.
+                    self.log(ctx, format!("{from} left"));
+                    self.lose_leader(ctx, 0);
+                }
+                let tabs_before = self.tab_count();
+                self.peers.remove(&from);
+                if self.leading() {
+                    if self.tab_count() != tabs_before {
+                        self.heartbeat(ctx);
+                    }
+                    self.check_idle(ctx);
+                }
+            }
             Body::Out { leader, payload } => {
                 self.hear(ctx.now, &from, None);
                 if let (true, Some(socket)) = (

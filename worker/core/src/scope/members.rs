@@ -165,6 +165,7 @@ where
                 }
             }
         }
+        self.was_open |= matches!(state, SharedState::Open { .. });
         self.shared = Some(state);
     }
 

@@ -122,9 +122,16 @@ pub(crate) struct Scope<I, P> {
     max_epoch: u64,
     /// The shared connection's state as this tab knows it.
     shared: Option<SharedState>,
+    /// The shared connection has been open while this tab was in the scope:
+    /// a socket of this tab that then fails to open is one tab's failed
+    /// reconnection, not the scope's (see `socket_closed`).
+    was_open: bool,
     leader_heard_at: u64,
     /// Other tabs heard on the bus, with their live instance counts.
     peers: BTreeMap<TabId, Peer>,
+    /// Tabs whose page said it went away, and when: what their workers
+    /// still say is ignored, until they are surely gone too.
+    departed: BTreeMap<TabId, u64>,
     /// Tabs in the scope, as the leader last reported.
     leader_tabs: u32,
     lock: LockState,
@@ -161,8 +168,10 @@ where
             role: Role::Follower,
             max_epoch: 0,
             shared: None,
+            was_open: false,
             leader_heard_at: ctx.now,
             peers: BTreeMap::new(),
+            departed: BTreeMap::new(),
             leader_tabs: 0,
             lock: LockState::None,
             next_beat_at: ctx.now,
@@ -290,6 +299,8 @@ where
         let expiry = self.timing.leader_timeout_ms;
         let before = self.peers.len();
         self.peers.retain(|_, peer| peer.heard_at + expiry >= now);
+        // A worker outlives its page by moments, never by a whole timeout.
+        self.departed.retain(|_, left_at| *left_at + expiry >= now);
         if self.peers.len() != before {
             self.log(ctx, "silent tabs expired".to_owned());
         }
@@ -327,6 +338,20 @@ where
 
     fn epoch(&self) -> u64 {
         self.leader.as_ref().map_or(0, |(_, epoch)| *epoch)
+    }
+
+    /// This tab follows `tab`, whatever its epoch.
+    fn follows(&self, tab: &str) -> bool {
+        !self.leading() && self.leader.as_ref().is_some_and(|(id, _)| id == tab)
+    }
+
+    /// The leader this tab followed is gone: its instances reconnect, and
+    /// with the lease it claims after `wait` ms if no one heartbeats first.
+    fn lose_leader(&mut self, ctx: &mut Ctx<I, P>, wait: u64) {
+        self.lose_connection(ctx);
+        self.leader = None;
+        self.claim_not_before = self.claim_not_before.max(ctx.now + wait);
+        self.report(ctx);
     }
 
     fn is_leader(&self, tab: &str, epoch: u64) -> bool {

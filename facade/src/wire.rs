@@ -161,12 +161,16 @@ pub struct Closed {
 pub struct JsCodec;
 
 impl gloo_worker::Codec for JsCodec {
+    // Failures throw the codec's own error, a JS `Error` with serde's message:
+    // `expect` would also format it, and bring in Rust's Debug formatting.
     fn encode<I: Serialize>(input: I) -> JsValue {
-        serde_wasm_bindgen::to_value(&input).expect("worker messages always serialize")
+        serde_wasm_bindgen::to_value(&input)
+            .unwrap_or_else(|error| wasm_bindgen::throw_val(error.into()))
     }
 
     fn decode<O: for<'de> Deserialize<'de>>(input: JsValue) -> O {
         // Only the page's bridge posts to the worker, after the handshake.
-        serde_wasm_bindgen::from_value(input).expect("a worker message of this protocol")
+        serde_wasm_bindgen::from_value(input)
+            .unwrap_or_else(|error| wasm_bindgen::throw_val(error.into()))
     }
 }

@@ -1,7 +1,8 @@
 //! The tab: routes inputs to the scope they concern and collects outputs.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use super::scope::{Ctx, Scope};
 use super::{BusMessage, CloseInfo, JoinRequest, Output, SocketId, TabId};
@@ -10,7 +11,8 @@ use super::{BusMessage, CloseInfo, JoinRequest, Output, SocketId, TabId};
 #[derive(Debug)]
 pub struct Tab<I, P> {
     me: TabId,
-    scopes: BTreeMap<String, Scope<I, P>>,
+    /// With a fixed hasher, so scopes are visited in the same order every run.
+    scopes: HashMap<String, Scope<I, P>, BuildHasherDefault<DefaultHasher>>,
     instances: HashMap<I, String>,
     sockets: HashMap<SocketId, String>,
     /// Leader locks of ended scopes, kept until the given time.
@@ -28,7 +30,7 @@ where
     pub fn new(me: TabId) -> Self {
         Tab {
             me,
-            scopes: BTreeMap::new(),
+            scopes: HashMap::default(),
             instances: HashMap::new(),
             sockets: HashMap::new(),
             kept_locks: Vec::new(),

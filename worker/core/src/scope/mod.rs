@@ -25,7 +25,7 @@ mod dispatch;
 mod election;
 mod members;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 
 use super::{
@@ -128,10 +128,10 @@ pub(crate) struct Scope<I, P> {
     was_open: bool,
     leader_heard_at: u64,
     /// Other tabs heard on the bus, with their live instance counts.
-    peers: BTreeMap<TabId, Peer>,
+    peers: HashMap<TabId, Peer>,
     /// Tabs whose page said it went away, and when: what their workers
     /// still say is ignored, until they are surely gone too.
-    departed: BTreeMap<TabId, u64>,
+    departed: HashMap<TabId, u64>,
     /// Tabs in the scope, as the leader last reported.
     leader_tabs: u32,
     lock: LockState,
@@ -170,8 +170,8 @@ where
             shared: None,
             was_open: false,
             leader_heard_at: ctx.now,
-            peers: BTreeMap::new(),
-            departed: BTreeMap::new(),
+            peers: HashMap::new(),
+            departed: HashMap::new(),
             leader_tabs: 0,
             lock: LockState::None,
             next_beat_at: ctx.now,

@@ -1,6 +1,8 @@
 // npm run lint: ESLint and Prettier over the JavaScript and TypeScript,
-// rustfmt and clippy (native and wasm32, warnings denied) over the workspace.
+// rustfmt and clippy (native and wasm32, warnings denied) over the workspace;
+// no secure-context-only web API in the Rust (clippy.toml, and below).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +13,16 @@ const sources = ['ts', 'examples', 'tests', 'scripts', 'bench', 'eslint.config.j
 function run(command, args) {
   console.log(`$ ${command} ${args.join(' ')}`);
   execFileSync(command, args, { cwd: root, env, stdio: 'inherit' });
+}
+
+// crypto.subtle and navigator.locks exist only in secure contexts; web-sys has them only with these
+// features, so enabling one is the first step of a use without a fallback (clippy.toml refuses
+// Crypto::random_uuid, which the Crypto feature already has).
+for (const manifest of ['worker/Cargo.toml', 'facade/Cargo.toml', 'worker/core/Cargo.toml']) {
+  const features = readFileSync(join(root, manifest), 'utf8').match(/"(SubtleCrypto|LockManager)"/g);
+  if (features) {
+    throw new Error(`${manifest} enables ${features.join(', ')}: secure-context-only, missing on insecure pages`);
+  }
 }
 
 run('eslint', ['--max-warnings=0', ...sources]);

@@ -2,7 +2,8 @@
 // tests; the package build; type check; wasm-bindgen tests of the web adapters
 // in headless Chromium against the real server; the browser suites (end-to-end,
 // multi-tab, differential, packaging) once per engine (BWS_ENGINE: Chromium,
-// Firefox ESR, WebKitGTK; which suites run where: ENGINE_SUITES); the bench in
+// Firefox ESR, WebKitGTK; which suites run where: ENGINE_SUITES), and with
+// Chromium once more on an insecure page (passesOf); the bench in
 // quick mode. Prints per engine what ran, passed, failed and was skipped or
 // todo, by name. Ends with one summary line, `N passed, N failed`.
 import { spawn } from 'node:child_process';
@@ -24,6 +25,25 @@ const ENGINE_SUITES = {
   firefox: ['tests/e2e/', 'tests/e2e-multitab/', 'tests/differential/', 'tests/packaging/'],
   webkit: ['tests/e2e/', 'tests/e2e-multitab/', 'tests/differential/', 'tests/packaging/'],
 };
+
+/**
+ * The passes of browser suites: each engine's, and with Chromium a second one on an insecure page
+ * (BWS_INSECURE=1, tests/harness.mjs), as an OBS browser source loaded from a file is: the page
+ * checks, sharing, takeover, lifecycle, junk and the demo, without Web Locks or crypto.randomUUID.
+ */
+function passesOf(engine) {
+  const passes = [{ name: engine, engine, env: {}, suites: ENGINE_SUITES[engine] }];
+  if (engine === 'chromium') {
+    const multitab = ['sharing', 'failover', 'lifecycle', 'junk'].map((s) => `tests/e2e-multitab/${s}.test.mjs`);
+    passes.push({
+      name: 'chromium, insecure origin',
+      engine,
+      env: { BWS_INSECURE: '1' },
+      suites: ['tests/e2e/insecure-context.test.mjs', ...multitab, 'tests/demo/'],
+    });
+  }
+  return passes;
+}
 
 /** Runs a command, echoing its output, and adds the test counts it reports. Resolves with the output. */
 function run(command, args, extraEnv = {}) {
@@ -84,26 +104,26 @@ function engineReport(output) {
   return report;
 }
 
-/** The browser suites on one engine; returns its report and duration even when a test failed. */
-async function runEngine(engine) {
+/** One pass of browser suites; returns its report and duration even when a test failed. */
+async function runPass({ name, engine, env, suites }) {
   const started = Date.now();
   let output;
   let error;
   try {
-    output = await run('node', ['--test', '--test-concurrency=1', ...ENGINE_SUITES[engine]], { BWS_ENGINE: engine });
+    output = await run('node', ['--test', '--test-concurrency=1', ...suites], { ...env, BWS_ENGINE: engine });
   } catch (e) {
     ({ output = '' } = e);
     error = e;
   }
-  return { engine, error, seconds: Math.round((Date.now() - started) / 1000), ...engineReport(output) };
+  return { name, suites, error, seconds: Math.round((Date.now() - started) / 1000), ...engineReport(output) };
 }
 
 function printEngines(reports) {
   console.log('\nBrowser suites per engine:');
   for (const r of reports) {
     console.log(
-      `  ${r.engine}: ${r.tests - r.skipped.length} ran, ${r.pass} passed, ${r.fail} failed, ` +
-        `${r.skipped.length} skipped, ${r.todo.length} todo (${r.seconds} s; ${ENGINE_SUITES[r.engine].join(' ')})`,
+      `  ${r.name}: ${r.tests - r.skipped.length} ran, ${r.pass} passed, ${r.fail} failed, ` +
+        `${r.skipped.length} skipped, ${r.todo.length} todo (${r.seconds} s; ${r.suites.join(' ')})`,
     );
     for (const kind of ['skipped', 'todo']) {
       const byReason = new Map();
@@ -140,9 +160,9 @@ try {
   }
 
   // Every engine runs, whatever an earlier one did, so that one failure shows them all.
-  for (const engine of engines) reports.push(await runEngine(engine));
+  for (const pass of engines.flatMap(passesOf)) reports.push(await runPass(pass));
   const failed = reports.filter((r) => r.error);
-  if (failed.length) throw new Error(failed.map((r) => `${r.engine}: ${r.error.message}`).join('; '));
+  if (failed.length) throw new Error(failed.map((r) => `${r.name}: ${r.error.message}`).join('; '));
   await run('node', ['bench/run.mjs', '--quick']);
 } catch (error) {
   failure = error;

@@ -36,6 +36,19 @@ export const cdpOnly = onEngine({
   webkit: 'needs the Chrome DevTools Protocol (Page.crash / Page.setWebLifecycleState)',
 });
 
+/**
+ * `BWS_INSECURE=1` (Chromium only) serves the pages from a test hostname that Chromium resolves to
+ * loopback (`--host-resolver-rules`): an origin that is not a secure context, as a page an OBS
+ * browser source loads from a file is not, so no Web Locks and no `crypto.randomUUID` there. Node
+ * still reaches the server at 127.0.0.1.
+ */
+export const INSECURE = process.env.BWS_INSECURE === '1';
+export const INSECURE_HOST = 'insecure.bws.test';
+if (INSECURE && ENGINE !== 'chromium') throw new Error('BWS_INSECURE=1 needs Chromium (--host-resolver-rules)');
+const INSECURE_ARGS = INSECURE ? [`--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`] : [];
+/** Skip reason for tests of Web Locks, which insecure pages lack. */
+export const needsLocks = INSECURE ? 'needs Web Locks, which an insecure page lacks (BWS_INSECURE=1)' : false;
+
 /** `BWS_E2E_CLASS=native` runs the e2e suites against the browser's own WebSocket. */
 export const TEST_CLASS = process.env.BWS_E2E_CLASS === 'native' ? 'native' : 'library';
 export const isNative = TEST_CLASS === 'native';
@@ -94,6 +107,8 @@ export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000, en
   const origin = `http://127.0.0.1:${port}`;
   return {
     origin,
+    /** Where the browser loads pages from: `origin`, or the insecure test host (BWS_INSECURE). */
+    pageOrigin: INSECURE ? `http://${INSECURE_HOST}:${port}` : origin,
     port,
     /** ws URL for `pathname` with optional query (object or string). */
     wsUrl(pathname = '/echo', query) {
@@ -197,7 +212,7 @@ export async function startStaticServer(dir) {
  */
 export async function launchBrowser({ extraArgs = [] } = {}) {
   const driver = await import(`./drivers/${ENGINE}.mjs`);
-  return driver.launch({ extraArgs });
+  return driver.launch({ extraArgs: [...INSECURE_ARGS, ...extraArgs] });
 }
 
 /**
@@ -218,6 +233,7 @@ export async function launchBrowserOverCdp({ extraArgs = [], timeoutMs = 15000 }
       `--user-data-dir=${profile}`,
       ...CHROMIUM_ARGS,
       '--no-default-browser-check',
+      ...INSECURE_ARGS,
       ...extraArgs,
       'about:blank',
     ],
@@ -374,7 +390,7 @@ export async function openContext(browser, server) {
         if (type === 'error') errors.push(`console.error: ${text}`);
       });
       page.onPageError((message) => errors.push(`pageerror: ${message}`));
-      const url = new URL(pagePath, server.origin);
+      const url = new URL(pagePath, server.pageOrigin);
       if (isNative && waitForSetup) url.searchParams.set('class', 'native');
       await page.goto(url.href);
       const wrapper = wrap(page, page, errors, () => page.close());

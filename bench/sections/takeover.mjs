@@ -1,13 +1,20 @@
 // Takeover: the leader tab of 4 goes away — its page closed, or its renderer crashed — and we time
-// until every follower is OPEN again on the new leader's socket (default options), against the
-// main-thread relay baseline (broadcast-channel's LeaderElection) losing its leader the same way.
+// until every follower is OPEN again on the new leader's socket (default options: Web Locks; and
+// the lease, as on an insecure page, where a closing page's farewell spares the leader timeout and a
+// crash does not), against the main-thread relay baseline (broadcast-channel's LeaderElection)
+// losing its leader the same way.
 // A native WebSocket per tab has no leader to lose, so it has no row here.
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
 import { crashPage, within } from '../../tests/harness.mjs';
 import { assertLeader, fmt, openSockets, openTabs, ratio, summary, table } from '../lib.mjs';
 
 const TABS = 4;
-const KINDS = ['library', 'relay'];
+/** What loses its leader: the library with each election, and the relay baseline. */
+const KINDS = {
+  library: { kind: 'library', options: {} },
+  lease: { kind: 'library', options: { election: 'lease' } },
+  relay: { kind: 'relay', options: {} },
+};
 
 /** Ways to lose the leader tab; each resolves with the time (Date.now()) it struck. */
 const HOW = {
@@ -19,11 +26,11 @@ const HOW = {
   crashed: async (tab) => (await crashPage(tab.page)).sentAt,
 };
 
-async function trial(browser, server, kind, how) {
+async function trial(browser, server, { kind, options }, how) {
   const session = await openTabs(browser, server, TABS);
   try {
     const [leader, ...followers] = session.tabs;
-    await openSockets(session.tabs, kind, server.wsUrl('/echo'));
+    await openSockets(session.tabs, kind, server.wsUrl('/echo'), options);
     await assertLeader(leader);
     // Opens after this point are the takeover's; timing starts when the leader is lost.
     const armed = Date.now();
@@ -40,12 +47,12 @@ export async function run({ browser, server, quick }) {
   const trials = quick ? 2 : 10;
   const results = {};
   for (const how of Object.keys(HOW)) {
-    const samples = { library: [], relay: [] };
+    const samples = { library: [], lease: [], relay: [] };
     for (let n = 0; n < trials; n++) {
-      for (const kind of KINDS) samples[kind].push(await trial(browser, server, kind, how));
+      for (const [name, kind] of Object.entries(KINDS)) samples[name].push(await trial(browser, server, kind, how));
     }
-    const [library, relay] = [summary(samples.library), summary(samples.relay)];
-    results[how] = { library, relay, ratio: ratio(library.median, relay.median) };
+    const [library, lease, relay] = [summary(samples.library), summary(samples.lease), summary(samples.relay)];
+    results[how] = { library, lease, relay, ratio: ratio(library.median, relay.median) };
   }
   const markdown = [
     `### Takeover: leader tab of ${TABS} lost → every follower OPEN again (median, min–max of ${trials})`,
@@ -54,12 +61,14 @@ export async function run({ browser, server, quick }) {
       [
         'leader',
         'BroadcastWebsocket (default options, Web Locks)',
+        'BroadcastWebsocket, lease (as on an insecure page)',
         'main-thread relay (broadcast-channel LeaderElection)',
-        'ratio',
+        'ratio (Web Locks ÷ relay)',
       ],
       Object.entries(results).map(([how, r]) => [
         `page ${how}`,
         fmt.range(r.library),
+        fmt.range(r.lease),
         fmt.range(r.relay),
         fmt.ratio(r.ratio),
       ]),

@@ -5,7 +5,7 @@
 // Timings in these suites assume the machine is not saturated by other work (2 cores).
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import assert from 'node:assert/strict';
-import { onEngine, openContext, unexpectedErrors, waitForStats } from '../harness.mjs';
+import { needsLocks, onEngine, openContext, unexpectedErrors, waitForStats } from '../harness.mjs';
 
 /**
  * Lease scenarios run on Chromium only, to keep npm test within its time budget: the lease is the
@@ -19,7 +19,7 @@ const leaseOnChromium = 'the lease backend runs on Chromium only (time budget; R
  * and the bus lease. `skip` is the reason a backend's scenarios do not run on the engine under test.
  */
 export const BACKENDS = [
-  { name: 'locks', backend: 'locks', options: {}, skip: false },
+  { name: 'locks', backend: 'locks', options: {}, skip: needsLocks },
   {
     name: 'lease',
     backend: 'lease',

@@ -141,14 +141,12 @@ where
             Body::Claim => self.heard_claim(ctx, &from, epoch),
             Body::Left => {
                 self.departed.insert(from.clone(), ctx.now);
-                if self.follows(&from) {
-                    // No heartbeat will come from it: claim (lease) as soon
-                    // as no one else leads; the lock comes when it is freed.
-                    self.log(ctx, format!("{from} left"));
-                    self.lose_leader(ctx, 0);
-                }
                 let tabs_before = self.tab_count();
                 self.peers.remove(&from);
+                if self.follows(&from) {
+                    self.log(ctx, format!("{from} left"));
+                    self.succeed(ctx);
+                }
                 if self.leading() {
                     if self.tab_count() != tabs_before {
                         self.heartbeat(ctx);

@@ -135,6 +135,22 @@ where
         }
     }
 
+    /// The leader this tab followed left (its farewell). With Web Locks, the
+    /// lock comes to the next in line when it is freed. With the lease, the
+    /// first tab by rank among those heard leads at once, without a claim:
+    /// every follower ranks the same tabs, so one leads and the others wait
+    /// for its heartbeat (a discovery period) before they claim. Should two
+    /// disagree, the lesser steps down on hearing the other, as ever.
+    pub(super) fn succeed(&mut self, ctx: &mut Ctx<I, P>) {
+        let first = !self.peers.keys().any(|id| self.is_ranked_before(id));
+        if self.backend == Backend::Lease && first {
+            let epoch = ctx.now.max(self.max_epoch + 1);
+            self.lead(ctx, epoch, "its predecessor left");
+        } else {
+            self.lose_leader(ctx, self.timing.discovery_ms);
+        }
+    }
+
     pub(super) fn is_ranked_before(&self, id: &str) -> bool {
         id < self.me.as_str()
     }

@@ -244,7 +244,6 @@ pub struct Lead {
     pub socket: SocketId,
     /// Known from its first heartbeat (a zombie never says).
     pub epoch: Option<u64>,
-    pub since: u64,
     /// When it last heartbeat.
     pub beat_at: u64,
     /// The tab asked to close it: a fenced leader, or the last instance
@@ -316,15 +315,6 @@ impl Instance {
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
     }
-
-    /// Seqs received during the current session.
-    pub fn session_seqs(&self) -> Vec<u32> {
-        self.received
-            .iter()
-            .filter(|(session, _)| *session == self.session)
-            .map(|(_, seq)| *seq)
-            .collect()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,7 +337,6 @@ pub struct Conn {
 
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub at: u64,
     pub conn: usize,
     pub payload: Pl,
 }
@@ -680,13 +669,6 @@ impl World {
         expect
     }
 
-    /// A raw send (any payload), returning the acks.
-    pub fn send_payload(&mut self, inst: Inst, payload: Pl) -> usize {
-        let tab = self.insts[&inst].tab;
-        self.drive(tab, Cause::User, |d| d.handle_send(inst, payload))
-            .len()
-    }
-
     pub fn close(&mut self, inst: Inst, code: Option<u16>, reason: &str) {
         let tab = self.insts[&inst].tab;
         self.check_user_action(tab);
@@ -855,10 +837,6 @@ impl World {
             + 2 * self.cfg.net.bus_latency.1
             + 5;
         self.settling_until = self.settling_until.max(until);
-    }
-
-    pub fn is_cut(&self) -> bool {
-        !self.cuts.is_empty()
     }
 
     fn is_faulty(&self) -> bool {
@@ -1050,7 +1028,6 @@ impl World {
                 }
                 self.note(format!("server: got {payload:?} on conn {conn}"));
                 self.server.received.push(Received {
-                    at: self.now,
                     conn,
                     payload: payload.clone(),
                 });
@@ -1480,7 +1457,6 @@ impl World {
                     Lead {
                         socket,
                         epoch: None,
-                        since: self.now,
                         beat_at: self.now,
                         closing: false,
                     },
@@ -1509,7 +1485,6 @@ impl World {
                     Lead {
                         socket,
                         epoch: None,
-                        since: self.now,
                         beat_at: self.now,
                         closing: true,
                     },
@@ -2095,10 +2070,6 @@ impl World {
         &self.insts[&inst]
     }
 
-    pub fn takeovers_pending(&self) -> usize {
-        self.takeovers.len()
-    }
-
     // ------------------------------------------------------------ convergence
 
     /// With faults gone and the election settled: one leader per scope with
@@ -2292,9 +2263,4 @@ fn short(body: &Body<Pl>) -> String {
         Body::Closed(info) => format!("Closed({})", info.code),
         other => body_name(other).to_owned(),
     }
-}
-
-/// The instances' distinct scopes in order.
-pub fn scopes_of(world: &World) -> BTreeSet<String> {
-    world.insts.values().map(|i| i.scope.clone()).collect()
 }

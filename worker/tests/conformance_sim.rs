@@ -139,7 +139,7 @@ impl BusHarness for Buses {
     fn post(&mut self, tab: usize, scope: &str, seq: u64) {
         let message = BusMessage::new(self.0.id(tab).to_owned(), seq, Body::Hello);
         let scope = scope.to_owned();
-        self.0.call(tab, Call::Broadcast { scope, message });
+        self.0.call(tab, Call::Post { scope, message });
     }
 
     async fn settle(&mut self) {

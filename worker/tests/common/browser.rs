@@ -13,7 +13,7 @@ use super::scheduler::{Ev, Input};
 use super::seams::{Call, SimDriver, Wire};
 use super::server::{Conn, ConnState, ServerEv};
 use super::world::{scope_of, Lead, World};
-use super::{Inst, Pl};
+use super::{InstanceId, Pl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SockState {
@@ -92,7 +92,7 @@ impl World {
         tab: usize,
         cause: Cause,
         input: impl FnOnce(&mut SimDriver),
-    ) -> Vec<Inst> {
+    ) -> Vec<InstanceId> {
         self.clock.set(self.now);
         input(&mut self.tabs[tab].driver);
         let mut acks = Vec::new();
@@ -105,7 +105,7 @@ impl World {
             self.exec(tab, call, &cause);
         }
         let live = self
-            .insts
+            .instances
             .values()
             .filter(|i| i.tab == tab && matches!(i.phase, Phase::Connecting | Phase::Open))
             .count();
@@ -228,9 +228,11 @@ impl World {
                             self.fail(format!("{id} transmits an Out addressed to epoch {epoch}"));
                         }
                     }
-                    (Cause::User, Pl::Up { inst, .. }) => {
-                        if self.insts[inst].tab != tab {
-                            self.fail(format!("{id} transmits a send of another tab's #{inst}"));
+                    (Cause::User, Pl::Up { instance, .. }) => {
+                        if self.instances[instance].tab != tab {
+                            self.fail(format!(
+                                "{id} transmits a send of another tab's #{instance}"
+                            ));
                         }
                     }
                     (Cause::User, _) => {}
@@ -302,7 +304,7 @@ impl World {
                 }
             }
             Call::Ack { to } => {
-                if self.insts.get(&to).is_none_or(|i| i.tab != tab) {
+                if self.instances.get(&to).is_none_or(|i| i.tab != tab) {
                     self.fail(format!("{id} acks #{to}, not one of its instances"));
                 }
             }
@@ -337,7 +339,7 @@ impl World {
                     self.fail(format!("{id} left {scope} while leading with {lead:?}"));
                 }
             }
-            Call::Broadcast { scope, message } => self.broadcast(tab, scope, message),
+            Call::Post { scope, message } => self.post(tab, scope, message),
             Call::RequestLock {
                 scope,
                 ticket,
@@ -366,7 +368,7 @@ impl World {
 
     // ------------------------------------------------------------ bus
 
-    pub(super) fn broadcast(&mut self, tab: usize, scope: String, message: BusMessage<Pl>) {
+    pub(super) fn post(&mut self, tab: usize, scope: String, message: BusMessage<Pl>) {
         let id = self.tabs[tab].id.clone();
         self.stats.bus_messages += 1;
         self.note(format!(

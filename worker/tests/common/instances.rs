@@ -6,7 +6,7 @@ use bws_core::{CloseInfo, Event, Leadership};
 
 use super::browser::Cause;
 use super::world::World;
-use super::{Inst, Pl};
+use super::{InstanceId, Pl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -46,17 +46,17 @@ impl Instance {
 }
 
 impl World {
-    pub(super) fn deliver(&mut self, tab: usize, to: Inst, event: Event<Pl>, cause: &Cause) {
+    pub(super) fn deliver(&mut self, tab: usize, to: InstanceId, event: Event<Pl>, cause: &Cause) {
         let id = self.tabs[tab].id.clone();
-        let Some(inst) = self.insts.get(&to) else {
+        let Some(instance) = self.instances.get(&to) else {
             self.fail(format!("{id} delivers to unknown #{to}"));
         };
-        if inst.tab != tab {
+        if instance.tab != tab {
             self.fail(format!("{id} delivers to #{to} of another tab"));
         }
-        let phase = inst.phase;
-        let scope = inst.scope.clone();
-        let leadership = inst.leadership.clone();
+        let phase = instance.phase;
+        let scope = instance.scope.clone();
+        let leadership = instance.leadership.clone();
         self.note(format!("[{id}] #{to} <- {event:?}"));
         if matches!(phase, Phase::Closed | Phase::Gone) {
             self.fail(format!("#{to} gets {event:?} in phase {phase:?}"));
@@ -121,15 +121,15 @@ impl World {
             } => next = Phase::Closed,
         }
         let now = self.now;
-        let inst = self.insts.get_mut(&to).unwrap();
-        inst.phase = next;
+        let instance = self.instances.get_mut(&to).unwrap();
+        instance.phase = next;
         match &event {
-            Event::Leadership(l) => inst.leadership = Some(l.clone()),
-            Event::Open { .. } => inst.session += 1,
+            Event::Leadership(l) => instance.leadership = Some(l.clone()),
+            Event::Open { .. } => instance.session += 1,
             Event::Message(Pl::Down { seq }) => {
-                let session = inst.session;
+                let session = instance.session;
                 // Once per session, and in order unless the bus reorders.
-                let mut seen = inst
+                let mut seen = instance
                     .received
                     .iter()
                     .rev()
@@ -144,27 +144,31 @@ impl World {
                         "#{to} got server message {seq} again or out of order in one session"
                     ));
                 }
-                self.insts
+                self.instances
                     .get_mut(&to)
                     .unwrap()
                     .received
                     .push((session, *seq));
             }
-            Event::Message(other) => inst.other_received.push(other.clone()),
-            Event::Error => inst.errors += 1,
+            Event::Message(other) => instance.other_received.push(other.clone()),
+            Event::Error => instance.errors += 1,
             Event::Closed {
                 reconnecting: true, ..
-            } => inst.reconnects += 1,
-            Event::Closed { info, .. } => inst.final_close = Some(info.clone()),
+            } => instance.reconnects += 1,
+            Event::Closed { info, .. } => instance.final_close = Some(info.clone()),
         }
-        self.insts.get_mut(&to).unwrap().events.push((now, event));
+        self.instances
+            .get_mut(&to)
+            .unwrap()
+            .events
+            .push((now, event));
     }
 
     // ------------------------------------------------------------ queries
 
     /// Instances whose tab is alive and that have not finished.
-    pub fn live_instances(&self, scope: &str) -> Vec<Inst> {
-        self.insts
+    pub fn live_instances(&self, scope: &str) -> Vec<InstanceId> {
+        self.instances
             .iter()
             .filter(|(_, i)| i.scope == scope && matches!(i.phase, Phase::Connecting | Phase::Open))
             .filter(|(_, i)| self.tabs[i.tab].alive)
@@ -172,13 +176,13 @@ impl World {
             .collect()
     }
 
-    pub fn events(&self, inst: Inst) -> &[(u64, Event<Pl>)] {
-        &self.insts[&inst].events
+    pub fn events(&self, instance: InstanceId) -> &[(u64, Event<Pl>)] {
+        &self.instances[&instance].events
     }
 
     /// The instance's events without leadership reports, for comparisons.
-    pub fn lifecycle(&self, inst: Inst) -> Vec<Event<Pl>> {
-        self.insts[&inst]
+    pub fn lifecycle(&self, instance: InstanceId) -> Vec<Event<Pl>> {
+        self.instances[&instance]
             .events
             .iter()
             .filter(|(_, e)| !matches!(e, Event::Leadership(_)))
@@ -186,7 +190,7 @@ impl World {
             .collect()
     }
 
-    pub fn inst(&self, inst: Inst) -> &Instance {
-        &self.insts[&inst]
+    pub fn instance(&self, instance: InstanceId) -> &Instance {
+        &self.instances[&instance]
     }
 }

@@ -39,13 +39,13 @@ pub use self::{
 };
 
 /// An instance, across the whole world.
-pub type Inst = u32;
+pub type InstanceId = u32;
 
 /// What travels on sockets and the bus. The core never looks inside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pl {
     /// An instance's `send()`, numbered per instance from 0.
-    Up { inst: Inst, seq: u32 },
+    Up { instance: InstanceId, seq: u32 },
     /// A server broadcast, numbered per scope from 0.
     Down { seq: u32 },
     /// Anything else (echoes, test payloads).

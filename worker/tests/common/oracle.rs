@@ -10,7 +10,7 @@ use bws_core::{Backend, Body, BusMessage};
 
 use super::instances::Phase;
 use super::world::World;
-use super::{Inst, Pl};
+use super::{InstanceId, Pl};
 
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
@@ -31,7 +31,7 @@ pub struct Stats {
 #[derive(Debug, Clone)]
 pub(super) struct ServerEnd {
     /// With their session then.
-    insts: Vec<(Inst, u32)>,
+    instances: Vec<(InstanceId, u32)>,
     pub(super) clean: bool,
 }
 
@@ -107,10 +107,10 @@ impl World {
                 }
             }
             Body::Out {
-                payload: Pl::Up { inst, .. },
+                payload: Pl::Up { instance, .. },
                 ..
             } => {
-                let i = &self.insts[inst];
+                let i = &self.instances[instance];
                 let following = i
                     .leadership
                     .as_ref()
@@ -119,7 +119,7 @@ impl World {
                     || following.as_ref().map(|f| f.1) != Some(epoch)
                     || following.unwrap().0 == Some(id.clone())
                 {
-                    self.fail(format!("{id} posts #{inst}'s send to epoch {epoch}"));
+                    self.fail(format!("{id} posts #{instance}'s send to epoch {epoch}"));
                 }
             }
             Body::Claim => {
@@ -159,11 +159,11 @@ impl World {
         if self.server.open_conns(scope).len() != 1 {
             return;
         }
-        let insts = self
+        let instances = self
             .live_instances(scope)
             .into_iter()
-            .filter(|&i| self.insts[&i].phase == Phase::Open)
-            .map(|i| (i, self.insts[&i].session))
+            .filter(|&i| self.instances[&i].phase == Phase::Open)
+            .map(|i| (i, self.instances[&i].session))
             .collect();
         // With Web Locks the lock the leader lets go reaches the next in line
         // at once, the news over the bus later: if the bus is slower than a
@@ -173,7 +173,7 @@ impl World {
         let racy = self.cfg.backend == Backend::Locks
             && net.bus_latency.1 + net.lock_latency.1 >= 2 * net.socket_latency.0;
         self.server_ends.push(ServerEnd {
-            insts,
+            instances,
             clean: !self.is_faulty() && !racy,
         });
     }
@@ -227,7 +227,7 @@ impl World {
             } else if self
                 .live_instances(&scope)
                 .iter()
-                .any(|&i| self.insts[&i].closing.is_none())
+                .any(|&i| self.instances[&i].closing.is_none())
             {
                 self.fail(format!("no takeover of {scope} within {bound} ms"));
             } else {
@@ -243,14 +243,14 @@ impl World {
     /// no instance is. Returns the leader per scope.
     pub fn check_settled(&self, scopes: &[&str]) -> BTreeMap<String, usize> {
         for end in self.server_ends.iter().filter(|end| end.clean) {
-            for &(i, session) in &end.insts {
-                let inst = &self.insts[&i];
-                let finished =
-                    matches!(inst.phase, Phase::Closed | Phase::Gone) || inst.closing.is_some();
-                if !finished && self.tabs[inst.tab].alive || inst.session != session {
+            for &(i, session) in &end.instances {
+                let instance = &self.instances[&i];
+                let finished = matches!(instance.phase, Phase::Closed | Phase::Gone)
+                    || instance.closing.is_some();
+                if !finished && self.tabs[instance.tab].alive || instance.session != session {
                     self.fail(format!(
                         "#{i} went on after the socket's end: {:?}",
-                        inst.phase
+                        instance.phase
                     ));
                 }
             }
@@ -258,19 +258,19 @@ impl World {
         let mut leaders = BTreeMap::new();
         for &scope in scopes {
             let live = self.live_instances(scope);
-            let waiting: Vec<Inst> = live
+            let waiting: Vec<InstanceId> = live
                 .iter()
                 .copied()
-                .filter(|&i| self.insts[&i].closing.is_some())
+                .filter(|&i| self.instances[&i].closing.is_some())
                 .collect();
             if !waiting.is_empty() {
                 self.fail(format!(
                     "{scope}: closed instances without their final close: {waiting:?}"
                 ));
             }
-            let active: Vec<Inst> = live
+            let active: Vec<InstanceId> = live
                 .into_iter()
-                .filter(|&i| !self.tabs[self.insts[&i].tab].zombie.contains(scope))
+                .filter(|&i| !self.tabs[self.instances[&i].tab].zombie.contains(scope))
                 .collect();
             let leading = self.leading_tabs(scope);
             if active.is_empty() {
@@ -303,17 +303,17 @@ impl World {
             let leader_id = self.tabs[*leader].id.clone();
             let epoch = self.tabs[*leader].leading[scope].epoch;
             for &i in &active {
-                let inst = &self.insts[&i];
-                let follows = inst
+                let instance = &self.instances[&i];
+                let follows = instance
                     .leadership
                     .as_ref()
                     .map(|l| (l.leader_id.clone(), l.epoch));
-                if inst.phase != Phase::Open
+                if instance.phase != Phase::Open
                     || follows != Some((Some(leader_id.clone()), epoch.unwrap_or(0)))
                 {
                     self.fail(format!(
                         "{scope}: #{i} is {:?} following {follows:?}, leader {leader_id} e{epoch:?}",
-                        inst.phase
+                        instance.phase
                     ));
                 }
             }
@@ -336,9 +336,9 @@ impl World {
                 }
             }
             // Everyone agrees on how many tabs have instances.
-            let tabs: BTreeSet<usize> = active.iter().map(|&i| self.insts[&i].tab).collect();
+            let tabs: BTreeSet<usize> = active.iter().map(|&i| self.instances[&i].tab).collect();
             for &i in &active {
-                let reported = self.insts[&i].leadership.as_ref().map_or(0, |l| l.tabs);
+                let reported = self.instances[&i].leadership.as_ref().map_or(0, |l| l.tabs);
                 if reported as usize != tabs.len() {
                     self.fail(format!(
                         "{scope}: #{i} is told of {reported} tabs, {} have instances",
@@ -357,16 +357,16 @@ impl World {
         let mut expect_down = Vec::new();
         let mut expect_up = Vec::new();
         for &scope in scopes {
-            let active: Vec<Inst> = self
+            let active: Vec<InstanceId> = self
                 .live_instances(scope)
                 .into_iter()
-                .filter(|&i| !self.tabs[self.insts[&i].tab].zombie.contains(scope))
+                .filter(|&i| !self.tabs[self.instances[&i].tab].zombie.contains(scope))
                 .collect();
             let first = self.next_down(scope);
             for &i in &active {
-                let inst = &self.insts[&i];
-                expect_down.push((i, inst.session, first));
-                expect_up.push((i, inst.sent));
+                let instance = &self.instances[&i];
+                expect_down.push((i, instance.session, first));
+                expect_up.push((i, instance.sent));
             }
         }
         let spacing = 1 + self.cfg.net.bus_latency.1;
@@ -384,8 +384,8 @@ impl World {
         let net = &self.cfg.net;
         self.run_for(10 * (net.bus_latency.1 + net.socket_latency.1) + 10);
         for (i, session, first) in expect_down {
-            let inst = &self.insts[&i];
-            let mut got: Vec<u32> = inst
+            let instance = &self.instances[&i];
+            let mut got: Vec<u32> = instance
                 .received
                 .iter()
                 .filter(|(s, seq)| *s == session && *seq >= first)
@@ -395,10 +395,10 @@ impl World {
                 got.sort_unstable();
             }
             let want: Vec<u32> = (first..first + count).collect();
-            if got != want || inst.session != session {
+            if got != want || instance.session != session {
                 self.fail(format!(
                     "#{i} (tab {}) got server messages {got:?}, want {want:?} (session {} -> {})",
-                    self.tabs[inst.tab].id, session, inst.session
+                    self.tabs[instance.tab].id, session, instance.session
                 ));
             }
         }

@@ -9,7 +9,7 @@ use bws_core::{CloseInfo, SocketId};
 
 use super::scheduler::{Ev, Input};
 use super::world::World;
-use super::{Inst, Pl};
+use super::{InstanceId, Pl};
 
 #[derive(Debug)]
 pub(super) enum ServerEv {
@@ -65,24 +65,24 @@ impl Server {
             .collect()
     }
 
-    /// Up payloads of `inst` that came on `conn`, in order.
-    pub fn ups_on(&self, inst: Inst, conn: usize) -> Vec<u32> {
+    /// Up payloads of `instance` that came on `conn`, in order.
+    pub fn ups_on(&self, instance: InstanceId, conn: usize) -> Vec<u32> {
         self.received
             .iter()
             .filter(|r| r.conn == conn)
             .filter_map(|r| match r.payload {
-                Pl::Up { inst: i, seq } if i == inst => Some(seq),
+                Pl::Up { instance: i, seq } if i == instance => Some(seq),
                 _ => None,
             })
             .collect()
     }
 
-    /// Up payloads of `inst` in the order the server got them.
-    pub fn ups_of(&self, inst: Inst) -> Vec<u32> {
+    /// Up payloads of `instance` in the order the server got them.
+    pub fn ups_of(&self, instance: InstanceId) -> Vec<u32> {
         self.received
             .iter()
             .filter_map(|r| match r.payload {
-                Pl::Up { inst: i, seq } if i == inst => Some(seq),
+                Pl::Up { instance: i, seq } if i == instance => Some(seq),
                 _ => None,
             })
             .collect()
@@ -198,13 +198,13 @@ impl World {
                 if self.server.conns[conn].state != ConnState::Open {
                     return;
                 }
-                if let Pl::Up { inst, seq } = payload {
+                if let Pl::Up { instance, seq } = payload {
                     // Per instance, sends reach the server in order, once. A
                     // superseded leader (thawed before it knew) may still put
                     // older sends on its old connection: in order there, and
                     // never twice.
-                    let ups = self.server.ups_of(inst);
-                    let on_conn = self.server.ups_on(inst, conn);
+                    let ups = self.server.ups_of(instance);
+                    let on_conn = self.server.ups_on(instance, conn);
                     let reordered = on_conn.last().is_some_and(|&last| last >= seq)
                         && !self.cfg.net.full_reorder;
                     if contested && ups.contains(&seq) {
@@ -212,7 +212,7 @@ impl World {
                         // bridged them, which a real bus cannot.
                         self.stats.partition_duplicates += 1;
                     } else if ups.contains(&seq) || reordered {
-                        self.fail(format!("server got #{inst} send {seq} after {ups:?}"));
+                        self.fail(format!("server got #{instance} send {seq} after {ups:?}"));
                     }
                     let ordered = !self.cfg.net.full_reorder;
                     if ordered
@@ -220,7 +220,7 @@ impl World {
                         && !contested
                         && ups.last().is_some_and(|&last| last >= seq)
                     {
-                        self.fail(format!("server got #{inst} send {seq} after {ups:?}"));
+                        self.fail(format!("server got #{instance} send {seq} after {ups:?}"));
                     }
                     if stale && ups.last().is_some_and(|&last| last >= seq) {
                         self.stats.stale_reorders += 1;

@@ -16,7 +16,7 @@ use super::oracle::{ServerEnd, Stats, Takeover};
 use super::scheduler::{Ev, Input, Queued};
 use super::seams::{self, Alarm, Calls, SimDriver, Wire};
 use super::server::{ConnState, Server};
-use super::{Inst, Pl};
+use super::{InstanceId, Pl};
 
 /// A tab leading a scope, as seen from its outputs.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub struct SimTab {
 
 impl SimTab {
     /// The tab's core.
-    pub fn core(&self) -> &Tab<Inst, Pl> {
+    pub fn core(&self) -> &Tab<InstanceId, Pl> {
         self.driver.tab()
     }
 }
@@ -75,8 +75,8 @@ pub struct World {
     pub(super) clock: Rc<Cell<u64>>,
     pub rng: Rng,
     pub tabs: Vec<SimTab>,
-    pub insts: BTreeMap<Inst, Instance>,
-    next_inst: Inst,
+    pub instances: BTreeMap<InstanceId, Instance>,
+    next_instance: InstanceId,
     pub server: Server,
     pub(super) locks: HashMap<String, LockQueue>,
     /// When each granted request (tab, ticket) hears of its grant.
@@ -115,8 +115,8 @@ impl World {
             rng,
             cfg,
             tabs: Vec::new(),
-            insts: BTreeMap::new(),
-            next_inst: 1,
+            instances: BTreeMap::new(),
+            next_instance: 1,
             server: Server::default(),
             locks: HashMap::new(),
             granted_at: HashMap::new(),
@@ -214,17 +214,17 @@ impl World {
 
     // ------------------------------------------------------------ user actions
 
-    pub fn join(&mut self, tab: usize, scope: &str) -> Inst {
+    pub fn join(&mut self, tab: usize, scope: &str) -> InstanceId {
         let request = self.request(scope);
         self.join_with(tab, request)
     }
 
-    pub fn join_with(&mut self, tab: usize, request: JoinRequest) -> Inst {
+    pub fn join_with(&mut self, tab: usize, request: JoinRequest) -> InstanceId {
         self.check_user_action(tab);
-        let inst = self.next_inst;
-        self.next_inst += 1;
-        self.insts.insert(
-            inst,
+        let instance = self.next_instance;
+        self.next_instance += 1;
+        self.instances.insert(
+            instance,
             Instance {
                 tab,
                 scope: request.scope.clone(),
@@ -242,69 +242,78 @@ impl World {
             },
         );
         self.note(format!(
-            "[{}] user: join #{inst} to {}",
+            "[{}] user: join #{instance} to {}",
             self.tabs[tab].id, request.scope
         ));
-        self.drive(tab, Cause::User, |d| d.handle_join(inst, request));
-        if self.insts[&inst].leadership.is_none() {
-            self.fail(format!("#{inst} joined without a Leadership event"));
+        self.drive(tab, Cause::User, |d| d.handle_join(instance, request));
+        if self.instances[&instance].leadership.is_none() {
+            self.fail(format!("#{instance} joined without a Leadership event"));
         }
-        inst
+        instance
     }
 
     /// The instance's next `send()`; true when it was accepted (acked).
-    pub fn send(&mut self, inst: Inst) -> bool {
+    pub fn send(&mut self, instance: InstanceId) -> bool {
         let (tab, seq, expect) = {
-            let i = &self.insts[&inst];
+            let i = &self.instances[&instance];
             (i.tab, i.sent, i.phase == Phase::Open && i.closing.is_none())
         };
         self.check_user_action(tab);
-        self.note(format!("[{}] user: #{inst} send {seq}", self.tabs[tab].id));
+        self.note(format!(
+            "[{}] user: #{instance} send {seq}",
+            self.tabs[tab].id
+        ));
         let acked = self.drive(tab, Cause::User, |d| {
-            d.handle_send(inst, Pl::Up { inst, seq })
+            d.handle_send(instance, Pl::Up { instance, seq })
         });
-        let acks = acked.iter().filter(|&&i| i == inst).count();
+        let acks = acked.iter().filter(|&&i| i == instance).count();
         if acks != usize::from(expect) {
             self.fail(format!(
-                "#{inst} send: {acks} acks, expected {}",
+                "#{instance} send: {acks} acks, expected {}",
                 usize::from(expect)
             ));
         }
         if expect {
-            self.insts.get_mut(&inst).unwrap().sent += 1;
+            self.instances.get_mut(&instance).unwrap().sent += 1;
         }
         expect
     }
 
-    pub fn close(&mut self, inst: Inst, code: Option<u16>, reason: &str) {
-        let tab = self.insts[&inst].tab;
+    pub fn close(&mut self, instance: InstanceId, code: Option<u16>, reason: &str) {
+        let tab = self.instances[&instance].tab;
         self.check_user_action(tab);
         self.note(format!(
-            "[{}] user: #{inst} close({code:?}, {reason:?})",
+            "[{}] user: #{instance} close({code:?}, {reason:?})",
             self.tabs[tab].id
         ));
-        if self.insts[&inst].phase != Phase::Closed {
-            self.insts.get_mut(&inst).unwrap().closing = Some((code, reason.to_owned()));
+        if self.instances[&instance].phase != Phase::Closed {
+            self.instances.get_mut(&instance).unwrap().closing = Some((code, reason.to_owned()));
         }
         let reason = reason.to_owned();
-        self.drive(tab, Cause::User, |d| d.handle_close(inst, code, reason));
+        self.drive(tab, Cause::User, |d| d.handle_close(instance, code, reason));
     }
 
-    pub fn disconnect(&mut self, inst: Inst) {
-        let tab = self.insts[&inst].tab;
+    pub fn disconnect(&mut self, instance: InstanceId) {
+        let tab = self.instances[&instance].tab;
         self.check_user_action(tab);
-        self.note(format!("[{}] user: #{inst} disconnects", self.tabs[tab].id));
-        self.insts.get_mut(&inst).unwrap().phase = Phase::Gone;
-        self.drive(tab, Cause::User, |d| d.handle_disconnect(inst));
+        self.note(format!(
+            "[{}] user: #{instance} disconnects",
+            self.tabs[tab].id
+        ));
+        self.instances.get_mut(&instance).unwrap().phase = Phase::Gone;
+        self.drive(tab, Cause::User, |d| d.handle_disconnect(instance));
     }
 
-    pub fn zombie(&mut self, inst: Inst) {
-        let (tab, scope) = (self.insts[&inst].tab, self.insts[&inst].scope.clone());
+    pub fn zombie(&mut self, instance: InstanceId) {
+        let (tab, scope) = (
+            self.instances[&instance].tab,
+            self.instances[&instance].scope.clone(),
+        );
         self.check_user_action(tab);
-        self.note(format!("[{}] user: #{inst} zombie", self.tabs[tab].id));
+        self.note(format!("[{}] user: #{instance} zombie", self.tabs[tab].id));
         self.tabs[tab].zombie.insert(scope.clone());
         self.void_takeovers(&scope);
-        self.drive(tab, Cause::User, |d| d.handle_zombie(inst));
+        self.drive(tab, Cause::User, |d| d.handle_zombie(instance));
     }
 
     fn check_user_action(&self, tab: usize) {
@@ -331,7 +340,7 @@ impl World {
             let watched = self
                 .live_instances(&scope)
                 .iter()
-                .any(|&i| self.insts[&i].tab != tab)
+                .any(|&i| self.instances[&i].tab != tab)
                 && self.leaders(&scope).iter().all(|&t| t == tab);
             if watched {
                 self.takeovers.push(Takeover {
@@ -356,22 +365,22 @@ impl World {
         for socket in self.tabs[tab].sockets.values() {
             self.server.conns[socket.conn].state = ConnState::Closed;
         }
-        for inst in self.insts.values_mut() {
-            if inst.tab == tab {
-                inst.phase = Phase::Gone;
+        for instance in self.instances.values_mut() {
+            if instance.tab == tab {
+                instance.phase = Phase::Gone;
             }
         }
     }
 
-    /// The tab's page goes away: it says so on the bus of every scope it is
-    /// in, from the page (as ts/bridge.ts does in `pagehide`), while its
-    /// worker lives on until `crash`.
-    pub fn leave(&mut self, tab: usize) {
-        self.note(format!("[{}] PAGE LEAVES", self.tabs[tab].id));
+    /// The tab's page goes away: it posts its farewell on the bus of every
+    /// scope it is in, from the page (as ts/bridge.ts does in `pagehide`),
+    /// while its worker lives on until `crash`.
+    pub fn farewell(&mut self, tab: usize) {
+        self.note(format!("[{}] FAREWELL", self.tabs[tab].id));
         let id = self.tabs[tab].id.clone();
         let scopes: Vec<String> = self.tabs[tab].bus.keys().cloned().collect();
         for scope in scopes {
-            self.broadcast(tab, scope, BusMessage::new(id.clone(), 0, Body::Left));
+            self.post(tab, scope, BusMessage::new(id.clone(), 0, Body::Left));
         }
     }
 

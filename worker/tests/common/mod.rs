@@ -33,7 +33,7 @@ pub use self::{
     instances::{Instance, Phase},
     oracle::Stats,
     scheduler::Input,
-    seams::{Alarm, Call, Calls, SimDriver, Wire},
+    seams::{Alarm, Call, Calls, SimClock, SimDriver, Wire},
     server::{Conn, ConnState, Received, Server},
     world::{url_of, Lead, SimTab, World},
 };

@@ -85,7 +85,7 @@ impl World {
             }
             self.step();
         }
-        self.now = self.now.max(t);
+        self.advance_to(t);
     }
 
     pub fn run_for(&mut self, ms: u64) {
@@ -104,11 +104,18 @@ impl World {
             match self.next_due() {
                 Some(at) if at <= end => self.step(),
                 _ => {
-                    self.now = end;
+                    self.advance_to(end);
                     return done(self).then(|| self.now - start);
                 }
             }
         }
+    }
+
+    /// Moves the world's time on to `t`, never back, and every tab's clock
+    /// with it.
+    fn advance_to(&mut self, t: u64) {
+        self.now = self.now.max(t);
+        self.clock.set(self.now);
     }
 
     fn next_timer(&self) -> Option<(u64, usize)> {
@@ -138,7 +145,7 @@ impl World {
         let event = self.queue.peek().map(|q| q.at);
         match (self.next_timer(), event) {
             (Some((at, tab)), event) if event.is_none_or(|e| at <= e) => {
-                self.now = self.now.max(at);
+                self.advance_to(at);
                 // A timer that keeps asking for the present is a livelock.
                 if self.spin.0 == tab && self.spin.1 == self.now {
                     self.spin.2 += 1;
@@ -148,11 +155,16 @@ impl World {
                 } else {
                     self.spin = (tab, self.now, 0);
                 }
+                // A browser's timer goes off once; the driver arms the next.
+                self.tabs[tab].timer.set(None);
+                if self.record {
+                    self.alarms.push((tab, self.now));
+                }
                 self.drive(tab, Cause::Timeout, |d| d.handle_timeout());
             }
             _ => {
                 let Some(q) = self.queue.pop() else { return };
-                self.now = self.now.max(q.at);
+                self.advance_to(q.at);
                 match q.ev {
                     Ev::Tab(tab, input) => self.input(tab, input),
                     Ev::Server(ev) => self.server_event(ev),

@@ -14,7 +14,7 @@ use super::config::{Config, Rng};
 use super::instances::{Instance, Phase};
 use super::oracle::{ServerEnd, Stats, Takeover};
 use super::scheduler::{Ev, Input, Queued};
-use super::seams::{self, Alarm, Calls, SimDriver, Wire};
+use super::seams::{self, Alarm, Calls, SimClock, SimDriver, Wire};
 use super::server::{ConnState, Server};
 use super::{InstanceId, Pl};
 
@@ -104,6 +104,8 @@ pub struct World {
     /// (for the seams' conformance suites).
     pub record: bool,
     pub recorded: Vec<(usize, Input)>,
+    /// With `record`, each tab's alarm as it went off: the tab and the time.
+    pub alarms: Vec<(usize, u64)>,
 }
 
 impl World {
@@ -136,6 +138,7 @@ impl World {
             max_epoch: HashMap::new(),
             record: false,
             recorded: Vec::new(),
+            alarms: Vec::new(),
         }
     }
 
@@ -543,6 +546,15 @@ impl World {
         match self.leaders(scope).as_slice() {
             [one] => Some(*one),
             _ => None,
+        }
+    }
+
+    /// A handle on a tab's clock, as its driver has: the world's time, the
+    /// tab's alarm (for the clock's conformance suite).
+    pub fn clock_of(&self, tab: usize) -> SimClock {
+        SimClock {
+            now: self.clock.clone(),
+            alarm: self.tabs[tab].timer.clone(),
         }
     }
 

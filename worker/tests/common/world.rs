@@ -4,7 +4,7 @@
 //! cut); and what it can ask of them.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 use bws_core::{Body, BusMessage, JoinRequest, SocketId, Tab};
@@ -337,7 +337,7 @@ impl World {
         }
         self.note(format!("[{}] CRASH", self.tabs[tab].id));
         self.void_all_takeovers();
-        let led: Vec<String> = self.tabs[tab].leading.keys().cloned().collect();
+        let led: BTreeSet<String> = self.tabs[tab].leading.keys().cloned().collect();
         for scope in led {
             // Watched when others need a leader and none is left.
             let watched = self
@@ -361,7 +361,7 @@ impl World {
         t.leading.clear();
         t.calls.borrow_mut().clear();
         t.timer.set(None);
-        let scopes: Vec<String> = t.lock_request.keys().cloned().collect();
+        let scopes: BTreeSet<String> = t.lock_request.keys().cloned().collect();
         for scope in scopes {
             self.lock_release(tab, &scope);
         }
@@ -381,7 +381,7 @@ impl World {
     pub fn farewell(&mut self, tab: usize) {
         self.note(format!("[{}] FAREWELL", self.tabs[tab].id));
         let id = self.tabs[tab].id.clone();
-        let scopes: Vec<String> = self.tabs[tab].bus.keys().cloned().collect();
+        let scopes: BTreeSet<String> = self.tabs[tab].bus.keys().cloned().collect();
         for scope in scopes {
             self.post(tab, scope, BusMessage::new(id.clone(), 0, Body::Left));
         }

@@ -10,7 +10,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use bws_core::{Backend, Body, BusMessage, LockEvent, SocketId};
+use bws_core::{Backend, Body, BusMessage, Clock, LockEvent, SocketId};
 use common::*;
 use conformance::*;
 
@@ -139,7 +139,7 @@ impl BusHarness for Buses {
     fn post(&mut self, tab: usize, scope: &str, seq: u64) {
         let message = BusMessage::new(self.0.id(tab).to_owned(), seq, Body::Hello);
         let scope = scope.to_owned();
-        self.0.call(tab, Call::Broadcast { scope, message });
+        self.0.call(tab, Call::Post { scope, message });
     }
 
     async fn settle(&mut self) {
@@ -247,4 +247,89 @@ fn socket_closing_while_connecting_fails_the_socket() {
     run(conformance::closing_while_connecting_fails_the_socket(
         &mut sockets(),
     ));
+}
+
+// ---------------------------------------------------------------- clock
+
+/// Each tab's clock as its driver has it; the world's run loop rings the
+/// alarms.
+struct Clocks(World, Vec<SimClock>);
+
+impl ClockHarness for Clocks {
+    fn now(&self, tab: usize) -> u64 {
+        self.1[tab].now()
+    }
+
+    fn wake_at(&mut self, tab: usize, at: Option<u64>) {
+        self.1[tab].wake_at(at);
+    }
+
+    async fn sleep(&mut self, ms: u64) {
+        self.0.run_for(ms);
+    }
+
+    fn take(&mut self, tab: usize) -> Vec<u64> {
+        let (mine, others) = std::mem::take(&mut self.0.alarms)
+            .into_iter()
+            .partition(|(to, _)| *to == tab);
+        self.0.alarms = others;
+        mine.into_iter().map(|(_, now)| now).collect()
+    }
+}
+
+fn clocks() -> Clocks {
+    let w = world(Backend::Lease, 2);
+    let clocks = (0..2).map(|tab| w.clock_of(tab)).collect();
+    Clocks(w, clocks)
+}
+
+#[test]
+fn clock_now_never_goes_back_and_moves_on() {
+    run(conformance::now_never_goes_back_and_moves_on(&mut clocks()));
+}
+
+#[test]
+fn clock_tabs_read_one_time_base() {
+    run(conformance::tabs_read_one_time_base(&mut clocks()));
+}
+
+#[test]
+fn clock_an_alarm_goes_off_once_never_before_its_deadline() {
+    run(conformance::an_alarm_goes_off_once_never_before_its_deadline(&mut clocks()));
+}
+
+#[test]
+fn clock_arming_again_replaces_the_alarm() {
+    run(conformance::arming_again_replaces_the_alarm(&mut clocks()));
+}
+
+#[test]
+fn clock_arming_twice_for_one_deadline_wakes_once() {
+    run(conformance::arming_twice_for_one_deadline_wakes_once(
+        &mut clocks(),
+    ));
+}
+
+#[test]
+fn clock_none_disarms_the_alarm() {
+    run(conformance::none_disarms_the_alarm(&mut clocks()));
+}
+
+#[test]
+fn clock_a_deadline_already_past_goes_off_at_once() {
+    run(conformance::a_deadline_already_past_goes_off_at_once(
+        &mut clocks(),
+    ));
+}
+
+#[test]
+fn clock_an_alarm_that_went_off_can_be_armed_again() {
+    run(conformance::an_alarm_that_went_off_can_be_armed_again(
+        &mut clocks(),
+    ));
+}
+
+#[test]
+fn clock_each_tab_has_its_own_alarm() {
+    run(conformance::each_tab_has_its_own_alarm(&mut clocks()));
 }

@@ -9,11 +9,12 @@
 mod conformance;
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
-use bws_core::{Body, Bus, BusMessage, LockEvent, Locks, SocketEvent, SocketId, Transport};
+use bws_core::{Body, Bus, BusMessage, Clock, LockEvent, Locks, SocketEvent, SocketId, Transport};
 use bws_facade::Payload;
 use bws_worker::web::bus::WebBus;
+use bws_worker::web::clock::WebClock;
 use bws_worker::web::locks::WebLocks;
 use bws_worker::web::socket::WebSockets;
 use conformance::*;
@@ -274,4 +275,108 @@ fn socket_a_url_the_constructor_refuses_is_refused() {
         .transport
         .open(SocketId(9), "ftp://127.0.0.1/", &[])
         .is_err());
+}
+
+// ---------------------------------------------------------------- clock
+
+struct Clocks {
+    tabs: Vec<(Rc<RefCell<WebClock>>, Heard<u64>)>,
+}
+
+impl Clocks {
+    fn new() -> Self {
+        let tabs = (0..2)
+            .map(|_| {
+                let heard: Heard<u64> = Rc::default();
+                let sink = heard.clone();
+                // A wake-up reads the time on the clock that rang.
+                let clock = Rc::new_cyclic(|me: &Weak<RefCell<WebClock>>| {
+                    let me = me.clone();
+                    RefCell::new(WebClock::new(move || {
+                        let clock = me.upgrade().expect("a dropped clock never rings");
+                        let now = clock.borrow().now();
+                        sink.borrow_mut().push(now);
+                    }))
+                });
+                (clock, heard)
+            })
+            .collect();
+        Clocks { tabs }
+    }
+}
+
+impl ClockHarness for Clocks {
+    fn now(&self, tab: usize) -> u64 {
+        self.tabs[tab].0.borrow().now()
+    }
+
+    fn wake_at(&mut self, tab: usize, at: Option<u64>) {
+        self.tabs[tab].0.borrow_mut().wake_at(at);
+    }
+
+    async fn sleep(&mut self, ms: u64) {
+        sleep(ms as i32).await;
+    }
+
+    fn take(&mut self, tab: usize) -> Vec<u64> {
+        std::mem::take(&mut *self.tabs[tab].1.borrow_mut())
+    }
+}
+
+#[wasm_bindgen_test]
+async fn clock_now_never_goes_back_and_moves_on() {
+    conformance::now_never_goes_back_and_moves_on(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_tabs_read_one_time_base() {
+    conformance::tabs_read_one_time_base(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_an_alarm_goes_off_once_never_before_its_deadline() {
+    conformance::an_alarm_goes_off_once_never_before_its_deadline(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_arming_again_replaces_the_alarm() {
+    conformance::arming_again_replaces_the_alarm(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_arming_twice_for_one_deadline_wakes_once() {
+    conformance::arming_twice_for_one_deadline_wakes_once(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_none_disarms_the_alarm() {
+    conformance::none_disarms_the_alarm(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_a_deadline_already_past_goes_off_at_once() {
+    conformance::a_deadline_already_past_goes_off_at_once(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_an_alarm_that_went_off_can_be_armed_again() {
+    conformance::an_alarm_that_went_off_can_be_armed_again(&mut Clocks::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn clock_each_tab_has_its_own_alarm() {
+    conformance::each_tab_has_its_own_alarm(&mut Clocks::new()).await;
+}
+
+/// Workers started at different times share a base because it is the wall
+/// clock's: `now` starts out close to `Date.now()`.
+#[wasm_bindgen_test]
+fn clock_is_on_the_wall_clocks_base() {
+    let now = Clocks::new().now(0) as f64;
+    let wall = js_sys::Date::now();
+    assert!(
+        (now - wall).abs() < 1000.0,
+        "now {now} is {} ms off the wall clock",
+        now - wall
+    );
 }

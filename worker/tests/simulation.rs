@@ -76,8 +76,8 @@ fn usable_tabs(w: &World) -> Vec<usize> {
 }
 
 /// Instances that may act: live, on a running tab, not closing.
-fn usable_insts(w: &World, open_only: bool) -> Vec<Inst> {
-    w.insts
+fn usable_instances(w: &World, open_only: bool) -> Vec<InstanceId> {
+    w.instances
         .iter()
         .filter(|(_, i)| w.tabs[i.tab].alive && !w.tabs[i.tab].frozen && i.closing.is_none())
         .filter(|(_, i)| i.phase == Phase::Open || (!open_only && i.phase == Phase::Connecting))
@@ -93,7 +93,7 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
             0..=17 => {
                 if let Some(tab) = rng.pick(&usable_tabs(w)) {
                     let live = w
-                        .insts
+                        .instances
                         .values()
                         .filter(|i| i.tab == tab && i.phase != Phase::Closed)
                         .count();
@@ -103,20 +103,20 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
                 }
             }
             18..=26 => {
-                if let Some(inst) = rng.pick(&usable_insts(w, false)) {
+                if let Some(instance) = rng.pick(&usable_instances(w, false)) {
                     let code = [None, Some(1000), Some(4001)][rng.below(3) as usize];
-                    w.close(inst, code, "bye");
+                    w.close(instance, code, "bye");
                 }
             }
             27..=28 => {
-                if let Some(inst) = rng.pick(&usable_insts(w, false)) {
-                    w.disconnect(inst);
+                if let Some(instance) = rng.pick(&usable_instances(w, false)) {
+                    w.disconnect(instance);
                 }
             }
             29..=50 => {
-                if let Some(inst) = rng.pick(&usable_insts(w, true)) {
+                if let Some(instance) = rng.pick(&usable_instances(w, true)) {
                     for _ in 0..rng.range((1, 3)) {
-                        w.send(inst);
+                        w.send(instance);
                     }
                 }
             }
@@ -147,8 +147,8 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
             }
             77..=79 if knobs.partitions => w.recover(),
             80 if knobs.zombies => {
-                if let Some(inst) = rng.pick(&usable_insts(w, true)) {
-                    w.zombie(inst);
+                if let Some(instance) = rng.pick(&usable_instances(w, true)) {
+                    w.zombie(instance);
                 }
             }
             81 if knobs.server_faults => {
@@ -180,15 +180,15 @@ fn calm(w: &mut World, knobs: &Knobs) {
         w.thaw(tab);
     }
     let drop = std::mem::replace(&mut w.cfg.net.drop, 0.0);
-    let zombie_insts: Vec<Inst> = w
-        .insts
+    let zombie_instances: Vec<InstanceId> = w
+        .instances
         .iter()
         .filter(|(_, i)| w.tabs[i.tab].alive && w.tabs[i.tab].zombie.contains(&i.scope))
         .filter(|(_, i)| matches!(i.phase, Phase::Open | Phase::Connecting) && i.closing.is_none())
         .map(|(&id, _)| id)
         .collect();
-    for inst in zombie_insts {
-        w.close(inst, None, "");
+    for instance in zombie_instances {
+        w.close(instance, None, "");
     }
     let settle = w.cfg.settle_ms(w.tabs.len());
     w.run_for(settle);

@@ -46,16 +46,16 @@ fn reconnect() -> Event<Pl> {
 }
 
 /// `count` tabs with one instance each in scope "s", settled.
-fn tabs_with_instances(backend: Backend, count: usize) -> (World, Vec<Inst>) {
+fn tabs_with_instances(backend: Backend, count: usize) -> (World, Vec<InstanceId>) {
     let mut w = world(backend, count);
-    let mut insts = Vec::new();
+    let mut instances = Vec::new();
     for tab in 0..count {
-        insts.push(w.join(tab, "s"));
+        instances.push(w.join(tab, "s"));
         w.run_for(50);
     }
     settle(&mut w);
     w.check_settled(&["s"]);
-    (w, insts)
+    (w, instances)
 }
 
 // ------------------------------------------------------------------ one tab
@@ -67,7 +67,7 @@ fn join_opens_the_socket_when_leading() {
         let start = w.now;
         let i = w.join(0, "s");
         let took = w
-            .run_until_cond(2000, |w| w.inst(i).is_open())
+            .run_until_cond(2000, |w| w.instance(i).is_open())
             .expect("opens");
         assert_eq!(w.lifecycle(i), vec![open()], "{backend:?}");
         assert_eq!(w.server.conns.len(), 1);
@@ -89,7 +89,7 @@ fn join_opens_the_socket_when_leading() {
                 );
             }
         }
-        let leadership = w.inst(i).leadership.clone().unwrap();
+        let leadership = w.instance(i).leadership.clone().unwrap();
         assert_eq!(leadership.leader_id.as_deref(), Some("tab-0"));
         assert_eq!(leadership.tabs, 1);
         assert!(leadership.epoch >= start);
@@ -104,10 +104,10 @@ fn instances_of_a_scope_share_one_socket() {
         let b = w.join(0, "s");
         settle(&mut w);
         assert_eq!(w.server.conns.len(), 1, "{backend:?}");
-        assert!(w.inst(a).is_open() && w.inst(b).is_open());
+        assert!(w.instance(a).is_open() && w.instance(b).is_open());
         // A late joiner is open at once, in its join.
         let c = w.join(0, "s");
-        assert!(w.inst(c).is_open());
+        assert!(w.instance(c).is_open());
         assert_eq!(w.server.conns.len(), 1);
         w.check_traffic(&["s"], 3);
     }
@@ -126,17 +126,20 @@ fn scopes_are_independent() {
             assert_eq!((w.lock_holder("a"), w.lock_holder("b")), (Some(0), Some(0)));
         }
         w.check_traffic(&["a", "b"], 2);
-        let before = w.inst(b).received.len();
+        let before = w.instance(b).received.len();
         w.close(a, Some(1000), "done");
         settle(&mut w);
         assert!(w.server.open_conns("a").is_empty());
         assert_eq!(w.server.open_conns("b").len(), 1);
         assert!(!w.in_scope(0, "a") && w.in_scope(0, "b"));
-        assert_eq!(w.inst(b).received.len(), before);
-        assert!(w.inst(b).is_open());
+        assert_eq!(w.instance(b).received.len(), before);
+        assert!(w.instance(b).is_open());
         w.server_close("b", 4000, "bye b");
         settle(&mut w);
-        assert_eq!(w.inst(b).final_close.as_ref().map(|i| i.code), Some(4000));
+        assert_eq!(
+            w.instance(b).final_close.as_ref().map(|i| i.code),
+            Some(4000)
+        );
         assert_eq!(w.tabs[0].core().scope_count(), 0);
     }
 }
@@ -178,7 +181,7 @@ fn close_of_one_instance_is_synthetic() {
         assert_eq!(w.server.open_conns("s").len(), 1);
         assert!(w.server.client_closes.is_empty());
         w.check_traffic(&["s"], 2);
-        assert!(w.inst(c).is_open());
+        assert!(w.instance(c).is_open());
     }
 }
 
@@ -229,7 +232,7 @@ fn grace_keeps_the_socket_open_for_a_comeback() {
         w.run_for(200);
         // Back within the grace period: the same socket, open at once.
         let b = w.join(0, "s");
-        assert!(w.inst(b).is_open());
+        assert!(w.instance(b).is_open());
         w.run_for(500);
         assert_eq!(w.server.conns.len(), 1);
         assert_eq!(w.server.open_conns("s").len(), 1);
@@ -259,7 +262,7 @@ fn closing_a_connecting_instance_fails_it() {
         vec![Event::Error, closed(1006, "", false, false)]
     );
     settle(&mut w);
-    assert!(w.inst(b).is_open());
+    assert!(w.instance(b).is_open());
 }
 
 #[test]
@@ -301,13 +304,18 @@ fn socket_failure_is_final() {
 #[test]
 fn junk_and_other_versions_are_ignored() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 2);
+        let (mut w, instances) = tabs_with_instances(backend, 2);
         let leader = w.leader("s").unwrap();
         let follower = 1 - leader;
         let epoch = w.tabs[leader].leading["s"].epoch.unwrap();
         let leader_id = w.id(leader).to_owned();
         let follower_id = w.id(follower).to_owned();
-        let events = |w: &World| insts.iter().map(|&i| w.events(i).len()).collect::<Vec<_>>();
+        let events = |w: &World| {
+            instances
+                .iter()
+                .map(|&i| w.events(i).len())
+                .collect::<Vec<_>>()
+        };
         let before = events(&w);
         let received = w.server.received.len();
         let junk: Vec<(usize, BusMessage<Pl>)> = vec![
@@ -402,7 +410,7 @@ fn junk_and_other_versions_are_ignored() {
         assert_eq!(w.server.received.len(), received, "{backend:?}");
         assert_eq!(w.server.conns.len(), 1);
         let after = events(&w);
-        for (i, (b, a)) in insts.iter().zip(before.iter().zip(&after)) {
+        for (i, (b, a)) in instances.iter().zip(before.iter().zip(&after)) {
             let new: Vec<_> = w.events(*i)[*b..*a]
                 .iter()
                 .map(|(_, e)| e.clone())
@@ -422,11 +430,11 @@ fn junk_and_other_versions_are_ignored() {
 #[test]
 fn one_leader_for_many_tabs() {
     for backend in BOTH {
-        let (w, insts) = tabs_with_instances(backend, 4);
+        let (w, instances) = tabs_with_instances(backend, 4);
         assert_eq!(w.server.conns.len(), 1, "{backend:?}");
-        for &i in &insts {
+        for &i in &instances {
             assert_eq!(w.lifecycle(i), vec![open()]);
-            assert_eq!(w.inst(i).leadership.as_ref().unwrap().tabs, 4);
+            assert_eq!(w.instance(i).leadership.as_ref().unwrap().tabs, 4);
         }
     }
 }
@@ -434,9 +442,9 @@ fn one_leader_for_many_tabs() {
 #[test]
 fn follower_sends_reach_the_socket_in_order() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         for round in 0..10 {
-            for &i in &insts {
+            for &i in &instances {
                 assert!(w.send(i));
             }
             if round % 3 == 0 {
@@ -444,7 +452,7 @@ fn follower_sends_reach_the_socket_in_order() {
             }
         }
         settle(&mut w);
-        for &i in &insts {
+        for &i in &instances {
             assert_eq!(
                 w.server.ups_of(i),
                 (0..10).collect::<Vec<_>>(),
@@ -457,14 +465,14 @@ fn follower_sends_reach_the_socket_in_order() {
 #[test]
 fn server_messages_reach_every_instance_once_in_order() {
     for backend in BOTH {
-        let (mut w, mut insts) = tabs_with_instances(backend, 3);
-        insts.push(w.join(1, "s"));
+        let (mut w, mut instances) = tabs_with_instances(backend, 3);
+        instances.push(w.join(1, "s"));
         for _ in 0..20 {
             w.server_broadcast("s");
         }
         settle(&mut w);
-        for &i in &insts {
-            let seqs: Vec<u32> = w.inst(i).received.iter().map(|(_, s)| *s).collect();
+        for &i in &instances {
+            let seqs: Vec<u32> = w.instance(i).received.iter().map(|(_, s)| *s).collect();
             assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "{backend:?} #{i}");
         }
     }
@@ -473,7 +481,7 @@ fn server_messages_reach_every_instance_once_in_order() {
 #[test]
 fn leader_death_hands_over_within_the_bound() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         let leader = w.leader("s").unwrap();
         w.crash(leader);
         let took = w
@@ -487,7 +495,7 @@ fn leader_death_hands_over_within_the_bound() {
         assert!(took <= bound, "{backend:?}: {took} ms");
         settle(&mut w);
         w.check_settled(&["s"]);
-        for &i in insts.iter().filter(|&&i| w.inst(i).tab != leader) {
+        for &i in instances.iter().filter(|&&i| w.instance(i).tab != leader) {
             assert_eq!(
                 w.lifecycle(i),
                 vec![open(), reconnect(), open()],
@@ -512,11 +520,11 @@ fn locks_hand_over_in_queue_order() {
 #[test]
 fn zombie_leader_is_replaced() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 4);
+        let (mut w, instances) = tabs_with_instances(backend, 4);
         let leader = w.leader("s").unwrap();
-        let zombie_inst = insts[leader];
+        let zombie_instance = instances[leader];
         let conn = w.server.open_conns("s")[0];
-        w.zombie(zombie_inst);
+        w.zombie(zombie_instance);
         let took = w
             .run_until_cond(20_000, |w| w.leader("s").is_some_and(|l| l != leader))
             .expect("replaced");
@@ -541,13 +549,13 @@ fn zombie_leader_is_replaced() {
             // One follower stole; the others, staggered, saw it lead.
             assert_eq!(w.stats.steals, 1);
         }
-        let others: Vec<Inst> = insts
+        let others: Vec<InstanceId> = instances
             .iter()
             .copied()
-            .filter(|&i| i != zombie_inst)
+            .filter(|&i| i != zombie_instance)
             .collect();
         for &i in &others {
-            assert!(w.inst(i).is_open(), "{backend:?} #{i}");
+            assert!(w.instance(i).is_open(), "{backend:?} #{i}");
         }
     }
 }
@@ -556,9 +564,9 @@ fn zombie_leader_is_replaced() {
 fn steals_are_rate_limited() {
     // A holder that never answers: the follower steals once per timeout,
     // whatever it hears.
-    let (mut w, insts) = tabs_with_instances(Backend::Locks, 2);
+    let (mut w, instances) = tabs_with_instances(Backend::Locks, 2);
     let leader = w.leader("s").unwrap();
-    w.zombie(insts[leader]);
+    w.zombie(instances[leader]);
     w.isolate(1 - leader);
     w.run_for(10 * w.cfg.timing.leader_timeout_ms);
     let steals = w.stats.steals;
@@ -570,10 +578,10 @@ fn steals_are_rate_limited() {
 #[test]
 fn server_close_is_final_for_all_tabs() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         w.server_close("s", 4000, "maintenance");
         settle(&mut w);
-        for &i in &insts {
+        for &i in &instances {
             let mut events = w.lifecycle(i);
             // With Web Locks the next in line may get the lock the closed
             // leader let go before the news, and start reconnecting: the
@@ -615,7 +623,7 @@ fn last_instance_anywhere_closes_the_socket() {
             w.close(a, None, "");
             settle(&mut w);
             assert_eq!(w.leader("s"), Some(0), "{backend:?}");
-            assert!(w.inst(b).is_open());
+            assert!(w.instance(b).is_open());
             // The last instance anywhere, in a follower tab, closes.
             w.close(b, Some(4004), "all done");
             assert_eq!(
@@ -645,15 +653,15 @@ fn last_instance_anywhere_closes_the_socket() {
 #[test]
 fn leader_without_instances_keeps_relaying() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         let leader = w.leader("s").unwrap();
-        w.close(insts[leader], None, "");
+        w.close(instances[leader], None, "");
         settle(&mut w);
         assert_eq!(w.leader("s"), Some(leader), "{backend:?}");
         assert_eq!(w.server.conns.len(), 1);
         w.check_traffic(&["s"], 3);
-        for &i in insts.iter().filter(|&&i| i != insts[leader]) {
-            assert_eq!(w.inst(i).leadership.as_ref().unwrap().tabs, 2);
+        for &i in instances.iter().filter(|&&i| i != instances[leader]) {
+            assert_eq!(w.instance(i).leadership.as_ref().unwrap().tabs, 2);
         }
     }
 }
@@ -664,23 +672,23 @@ fn a_crashed_follower_leaves_the_count() {
     // heartbeats ahead of its own schedule all the time: silent tabs must
     // expire regardless.
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 4);
+        let (mut w, instances) = tabs_with_instances(backend, 4);
         let leader = w.leader("s").unwrap();
         let victim = (leader + 1) % 4;
         w.crash(victim);
         w.run_for(w.cfg.timing.leader_timeout_ms + 2 * w.cfg.timing.heartbeat_ms);
-        for &i in insts.iter().filter(|&&i| w.inst(i).tab != victim) {
+        for &i in instances.iter().filter(|&&i| w.instance(i).tab != victim) {
             assert_eq!(
-                w.inst(i).leadership.as_ref().unwrap().tabs,
+                w.instance(i).leadership.as_ref().unwrap().tabs,
                 3,
                 "{backend:?} #{i}"
             );
         }
         // And once the others are gone, the socket closes.
-        let survivors: Vec<Inst> = insts
+        let survivors: Vec<InstanceId> = instances
             .iter()
             .copied()
-            .filter(|&i| w.inst(i).tab != victim)
+            .filter(|&i| w.instance(i).tab != victim)
             .collect();
         for i in survivors {
             w.close(i, None, "");
@@ -693,15 +701,15 @@ fn a_crashed_follower_leaves_the_count() {
 #[test]
 fn frozen_leader_steps_down_when_it_thaws() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         let leader = w.leader("s").unwrap();
         let conn = w.server.open_conns("s")[0];
         w.freeze(leader);
         // A follower's sends queue up at the frozen leader.
-        let follower = insts
+        let follower = instances
             .iter()
             .copied()
-            .find(|&i| w.inst(i).tab != leader)
+            .find(|&i| w.instance(i).tab != leader)
             .unwrap();
         assert!(w.send(follower));
         w.run_until_cond(10_000, |w| w.leaders("s").iter().any(|&l| l != leader))
@@ -720,7 +728,7 @@ fn frozen_leader_steps_down_when_it_thaws() {
         assert!(w.server.ups_of(follower).is_empty());
         w.check_settled(&["s"]);
         assert_eq!(
-            w.lifecycle(insts[leader]),
+            w.lifecycle(instances[leader]),
             vec![open(), reconnect(), open()]
         );
         w.check_traffic(&["s"], 3);
@@ -737,10 +745,10 @@ fn lease_claims_settle_without_a_cascade() {
         ..Net::fixed(1, 5)
     };
     let mut w = World::new(cfg);
-    let mut insts = Vec::new();
+    let mut instances = Vec::new();
     for tab in 0..8 {
         w.add_tab();
-        insts.push(w.join(tab, "s"));
+        instances.push(w.join(tab, "s"));
         w.run_for(37);
     }
     settle(&mut w);
@@ -770,15 +778,26 @@ fn follower_of_a_dead_leader_joins_a_lesser_live_one() {
     settle(&mut w);
     assert_eq!(w.leaders("s"), vec![0, 1]);
     assert_eq!(
-        w.inst(c).leadership.as_ref().unwrap().leader_id.as_deref(),
+        w.instance(c)
+            .leadership
+            .as_ref()
+            .unwrap()
+            .leader_id
+            .as_deref(),
         Some("tab-1")
     );
     w.crash(1);
     let claims = w.stats.claims;
     let took = w
         .run_until_cond(5000, |w| {
-            w.inst(c).is_open()
-                && w.inst(c).leadership.as_ref().unwrap().leader_id.as_deref() == Some("tab-0")
+            w.instance(c).is_open()
+                && w.instance(c)
+                    .leadership
+                    .as_ref()
+                    .unwrap()
+                    .leader_id
+                    .as_deref()
+                    == Some("tab-0")
         })
         .expect("follows tab-0");
     assert!(
@@ -790,7 +809,7 @@ fn follower_of_a_dead_leader_joins_a_lesser_live_one() {
     settle(&mut w);
     assert_eq!(w.lifecycle(a), vec![open()]);
     assert_eq!(w.leaders("s"), vec![0]);
-    assert_eq!(w.inst(b).phase, Phase::Gone);
+    assert_eq!(w.instance(b).phase, Phase::Gone);
 }
 
 #[test]
@@ -800,7 +819,7 @@ fn locks_holder_is_not_deposed_by_a_stale_grant() {
     // stayed silent. When tab-1 thaws it hears of both at once and leads for
     // a moment, with a later epoch than tab-2's: tab-2 keeps the lock and
     // the lead, and tab-3 comes back to it at once.
-    let (mut w, insts) = tabs_with_instances(Backend::Locks, 4);
+    let (mut w, instances) = tabs_with_instances(Backend::Locks, 4);
     assert_eq!(w.leader("s"), Some(0));
     w.freeze(1);
     w.crash(0);
@@ -811,7 +830,9 @@ fn locks_holder_is_not_deposed_by_a_stale_grant() {
     w.run_for(300);
     w.thaw(1);
     let took = w
-        .run_until_cond(5000, |w| insts[1..].iter().all(|&i| w.inst(i).is_open()))
+        .run_until_cond(5000, |w| {
+            instances[1..].iter().all(|&i| w.instance(i).is_open())
+        })
         .expect("all open");
     assert!(took <= 2 * w.cfg.timing.heartbeat_ms, "{took}");
     settle(&mut w);
@@ -837,7 +858,7 @@ fn leader_superseded_while_closing_still_closes_its_instance() {
     assert_eq!(w.lifecycle(a), vec![open()]);
     let b = w.join(1, "s");
     let took = w
-        .run_until_cond(1900, |w| w.inst(a).final_close.is_some())
+        .run_until_cond(1900, |w| w.instance(a).final_close.is_some())
         .expect("closed");
     assert!(took < 1000, "{took}");
     assert_eq!(
@@ -845,7 +866,7 @@ fn leader_superseded_while_closing_still_closes_its_instance() {
         vec![open(), closed(4005, "leaving", true, false)]
     );
     settle(&mut w);
-    assert!(w.inst(b).is_open());
+    assert!(w.instance(b).is_open());
     assert_eq!(w.tabs[0].core().instance_count(), 0);
     assert_eq!(w.tabs[0].core().scope_count(), 0);
 }
@@ -853,26 +874,32 @@ fn leader_superseded_while_closing_still_closes_its_instance() {
 #[test]
 fn echoes_reach_every_instance_once() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         w.server.echo = true;
-        for &i in &insts {
+        for &i in &instances {
             assert!(w.send(i));
         }
         settle(&mut w);
-        for &i in &insts {
+        for &i in &instances {
             let mut got: Vec<String> = w
-                .inst(i)
+                .instance(i)
                 .other_received
                 .iter()
                 .map(|p| format!("{p:?}"))
                 .collect();
             got.sort();
-            let mut want: Vec<String> = insts
+            let mut want: Vec<String> = instances
                 .iter()
                 .map(|&j| {
                     format!(
                         "{:?}",
-                        Pl::Other(format!("echo {:?}", Pl::Up { inst: j, seq: 0 }))
+                        Pl::Other(format!(
+                            "echo {:?}",
+                            Pl::Up {
+                                instance: j,
+                                seq: 0
+                            }
+                        ))
                     )
                 })
                 .collect();
@@ -904,7 +931,7 @@ fn a_socket_the_browser_refuses_to_open_fails_the_connection() {
 
 #[test]
 fn lock_events_of_a_replaced_request_are_dropped() {
-    let (mut w, _insts) = tabs_with_instances(Backend::Locks, 2);
+    let (mut w, _instances) = tabs_with_instances(Backend::Locks, 2);
     let leader = w.leader("s").expect("a leader");
     let follower = 1 - leader;
     let waiting = w.lock_ticket(follower, "s").expect("the follower waits");
@@ -932,9 +959,9 @@ fn lock_events_of_a_replaced_request_are_dropped() {
 #[test]
 fn a_leader_whose_page_leaves_hands_over_at_once() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         let leader = w.leader("s").unwrap();
-        w.leave(leader);
+        w.farewell(leader);
         w.crash(leader);
         let took = w
             .run_until_cond(10_000, |w| w.leader("s").is_some())
@@ -944,7 +971,7 @@ fn a_leader_whose_page_leaves_hands_over_at_once() {
         assert!(took <= 15, "{backend:?}: {took} ms");
         settle(&mut w);
         w.check_settled(&["s"]);
-        for &i in insts.iter().filter(|&&i| w.inst(i).tab != leader) {
+        for &i in instances.iter().filter(|&&i| w.instance(i).tab != leader) {
             assert_eq!(
                 w.lifecycle(i),
                 vec![open(), reconnect(), open()],
@@ -960,10 +987,10 @@ fn a_leader_whose_page_leaves_hands_over_at_once() {
 /// as the page goes. Nothing it says then may end the others' instances.
 #[test]
 fn a_departed_tab_whose_worker_lives_on_is_ignored() {
-    let (mut w, insts) = tabs_with_instances(Backend::Locks, 3);
+    let (mut w, instances) = tabs_with_instances(Backend::Locks, 3);
     assert_eq!(w.lock_waiters("s"), vec![1, 2]);
-    w.leave(0);
-    w.leave(1);
+    w.farewell(0);
+    w.farewell(1);
     w.crash(0);
     w.run_until_cond(100, |w| w.leader("s") == Some(1))
         .expect("the departed tab's worker takes the lock");
@@ -973,7 +1000,7 @@ fn a_departed_tab_whose_worker_lives_on_is_ignored() {
     w.crash(1);
     settle(&mut w);
     assert_eq!(w.leader("s"), Some(2));
-    assert_eq!(w.lifecycle(insts[2]), vec![open(), reconnect(), open()]);
+    assert_eq!(w.lifecycle(instances[2]), vec![open(), reconnect(), open()]);
 }
 
 /// After a leader change, a new leader's socket that fails to open fails its
@@ -981,11 +1008,13 @@ fn a_departed_tab_whose_worker_lives_on_is_ignored() {
 #[test]
 fn a_new_leader_that_cannot_connect_fails_only_its_own_tab() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         w.server.refuse = true;
         w.crash(0);
         w.run_until_cond(10_000, |w| {
-            insts.iter().any(|&i| w.inst(i).final_close.is_some())
+            instances
+                .iter()
+                .any(|&i| w.instance(i).final_close.is_some())
         })
         .expect("the new leader's attempt fails");
         w.server.refuse = false;
@@ -996,7 +1025,7 @@ fn a_new_leader_that_cannot_connect_fails_only_its_own_tab() {
             Event::Error,
             closed(1006, "", false, false),
         ];
-        let mut lifecycles: Vec<_> = insts[1..].iter().map(|&i| w.lifecycle(i)).collect();
+        let mut lifecycles: Vec<_> = instances[1..].iter().map(|&i| w.lifecycle(i)).collect();
         lifecycles.sort_by_key(|events| events.len());
         assert_eq!(
             lifecycles,
@@ -1012,11 +1041,11 @@ fn a_new_leader_that_cannot_connect_fails_only_its_own_tab() {
 #[test]
 fn a_server_down_after_a_leader_change_fails_each_tab_once() {
     for backend in BOTH {
-        let (mut w, insts) = tabs_with_instances(backend, 3);
+        let (mut w, instances) = tabs_with_instances(backend, 3);
         w.server.refuse = true;
         w.crash(0);
         w.run_for(20_000);
-        for &i in &insts[1..] {
+        for &i in &instances[1..] {
             let failed = vec![
                 open(),
                 reconnect(),

@@ -11,7 +11,7 @@ use bws_core::{
     Bus, BusMessage, Clock, Driver, Event, Instances, Locks, Seams, SocketId, Transport,
 };
 
-use super::{Inst, Pl};
+use super::{InstanceId, Pl};
 
 /// One call of the driver on a seam.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub enum Call {
     OpenBus {
         scope: String,
     },
-    Broadcast {
+    Post {
         scope: String,
         message: BusMessage<Pl>,
     },
@@ -53,10 +53,10 @@ pub enum Call {
         scope: String,
     },
     Ack {
-        to: Inst,
+        to: InstanceId,
     },
     Deliver {
-        to: Inst,
+        to: InstanceId,
         event: Event<Pl>,
     },
     Log {
@@ -128,9 +128,7 @@ impl Bus<Pl> for SimBus {
 
     fn post(&mut self, scope: &str, message: &BusMessage<Pl>) {
         let (scope, message) = (scope.to_owned(), message.clone());
-        self.0
-            .borrow_mut()
-            .push_back(Call::Broadcast { scope, message });
+        self.0.borrow_mut().push_back(Call::Post { scope, message });
     }
 
     fn close(&mut self, scope: &str) {
@@ -187,12 +185,12 @@ impl Clock for SimClock {
 #[derive(Debug)]
 pub struct SimInstances(pub Calls);
 
-impl Instances<Inst, Pl> for SimInstances {
-    fn deliver(&mut self, to: Inst, event: Event<Pl>) {
+impl Instances<InstanceId, Pl> for SimInstances {
+    fn deliver(&mut self, to: InstanceId, event: Event<Pl>) {
         self.0.borrow_mut().push_back(Call::Deliver { to, event });
     }
 
-    fn ack(&mut self, to: Inst) {
+    fn ack(&mut self, to: InstanceId) {
         self.0.borrow_mut().push_back(Call::Ack { to });
     }
 
@@ -203,7 +201,7 @@ impl Instances<Inst, Pl> for SimInstances {
 }
 
 /// A simulated tab's driver.
-pub type SimDriver = Driver<Inst, Pl, Sim>;
+pub type SimDriver = Driver<InstanceId, Pl, Sim>;
 
 /// When a tab's clock wakes it, if ever.
 pub type Alarm = Rc<Cell<Option<u64>>>;
@@ -212,7 +210,7 @@ pub type Alarm = Rc<Cell<Option<u64>>>;
 #[derive(Debug)]
 pub enum Sim {}
 
-impl Seams<Inst, Pl> for Sim {
+impl Seams<InstanceId, Pl> for Sim {
     type Transport = SimTransport;
     type Bus = SimBus;
     type Locks = SimLocks;

@@ -2,7 +2,8 @@
 //! the seam must have, the web one (`conformance_web.rs`, in a dedicated
 //! worker of headless Chromium) and the simulated one
 //! (`conformance_sim.rs`, natively). Each suite drives its seam through a
-//! small harness, lets events arrive (`settle`), and checks what came back.
+//! small harness, lets events arrive (`settle`, or time pass: `sleep`), and
+//! checks what came back.
 #![allow(dead_code)]
 
 use bws_core::{LockEvent, SocketId};
@@ -56,6 +57,19 @@ pub trait SocketHarness {
     async fn settle(&mut self);
     /// What the socket reported since last asked.
     fn take(&mut self, socket: SocketId) -> Vec<Seen>;
+}
+
+/// Tabs with a clock each.
+pub trait ClockHarness {
+    /// `Clock::now` on tab `tab`.
+    fn now(&self, tab: usize) -> u64;
+    /// `Clock::wake_at` on tab `tab`.
+    fn wake_at(&mut self, tab: usize, at: Option<u64>);
+    /// Lets `ms` milliseconds pass, and every alarm due meanwhile go off.
+    async fn sleep(&mut self, ms: u64);
+    /// What tab `tab`'s clock read (`now`) at each of its wake-ups since
+    /// last asked.
+    fn take(&mut self, tab: usize) -> Vec<u64>;
 }
 
 // ---------------------------------------------------------------- locks
@@ -243,4 +257,135 @@ pub async fn closing_while_connecting_fails_the_socket(h: &mut impl SocketHarnes
             }
         ]
     );
+}
+
+// ---------------------------------------------------------------- clock
+
+/// `now` never goes back, and moves on with time: across a wait of 100 ms
+/// it advances by 100 ms (less a millisecond of timer and clock
+/// resolution).
+pub async fn now_never_goes_back_and_moves_on(h: &mut impl ClockHarness) {
+    let mut last = h.now(0);
+    for _ in 0..5 {
+        for _ in 0..100 {
+            let now = h.now(0);
+            assert!(now >= last, "now went back from {last} to {now}");
+            last = now;
+        }
+        h.sleep(10).await;
+    }
+    let before = h.now(0);
+    h.sleep(100).await;
+    let after = h.now(0);
+    assert!(
+        after >= before + 99,
+        "100 ms later, now moved from {before} to {after}"
+    );
+}
+
+/// Tabs read one time base: epochs are compared across tabs.
+pub async fn tabs_read_one_time_base(h: &mut impl ClockHarness) {
+    h.sleep(10).await;
+    let (first, other, last) = (h.now(0), h.now(1), h.now(0));
+    assert!(
+        first <= other && other <= last,
+        "tab 1 read {other} between tab 0's {first} and {last}"
+    );
+}
+
+/// An armed alarm goes off once, at its deadline or after it, never before.
+pub async fn an_alarm_goes_off_once_never_before_its_deadline(h: &mut impl ClockHarness) {
+    let at = h.now(0) + 50;
+    h.wake_at(0, Some(at));
+    h.sleep(200).await;
+    let woke = h.take(0);
+    assert_eq!(woke.len(), 1, "one wake-up for one alarm: {woke:?}");
+    assert!(woke[0] >= at, "woke at {} for a deadline of {at}", woke[0]);
+    h.sleep(100).await;
+    assert_eq!(h.take(0), Vec::<u64>::new(), "an alarm goes off once");
+}
+
+/// Arming again replaces the alarm, for a sooner deadline or a later one:
+/// one wake-up, for the last deadline armed.
+pub async fn arming_again_replaces_the_alarm(h: &mut impl ClockHarness) {
+    let now = h.now(0);
+    h.wake_at(0, Some(now + 300));
+    h.wake_at(0, Some(now + 30));
+    h.sleep(500).await;
+    let woke = h.take(0);
+    assert_eq!(
+        woke.len(),
+        1,
+        "the sooner alarm replaced the later: {woke:?}"
+    );
+    assert!(woke[0] >= now + 30);
+
+    let now = h.now(0);
+    h.wake_at(0, Some(now + 30));
+    h.wake_at(0, Some(now + 150));
+    h.sleep(400).await;
+    let woke = h.take(0);
+    assert_eq!(
+        woke.len(),
+        1,
+        "the later alarm replaced the sooner: {woke:?}"
+    );
+    assert!(
+        woke[0] >= now + 150,
+        "woke at {} for the later deadline {}",
+        woke[0],
+        now + 150
+    );
+}
+
+/// Arming again for the same deadline keeps one alarm.
+pub async fn arming_twice_for_one_deadline_wakes_once(h: &mut impl ClockHarness) {
+    let at = h.now(0) + 30;
+    h.wake_at(0, Some(at));
+    h.wake_at(0, Some(at));
+    h.sleep(200).await;
+    let woke = h.take(0);
+    assert_eq!(woke.len(), 1, "{woke:?}");
+    assert!(woke[0] >= at);
+}
+
+/// `None` disarms: nothing goes off.
+pub async fn none_disarms_the_alarm(h: &mut impl ClockHarness) {
+    let now = h.now(0);
+    h.wake_at(0, Some(now + 30));
+    h.wake_at(0, None);
+    h.sleep(200).await;
+    assert_eq!(h.take(0), Vec::<u64>::new());
+}
+
+/// A deadline already past goes off at once: the driver arms the core's
+/// next deadline, which may be due already.
+pub async fn a_deadline_already_past_goes_off_at_once(h: &mut impl ClockHarness) {
+    let now = h.now(0);
+    h.wake_at(0, Some(now - 10));
+    h.sleep(50).await;
+    assert_eq!(h.take(0).len(), 1);
+}
+
+/// An alarm that went off can be armed again, for the same deadline too
+/// (the core may not have acted on it yet).
+pub async fn an_alarm_that_went_off_can_be_armed_again(h: &mut impl ClockHarness) {
+    let at = h.now(0) + 20;
+    h.wake_at(0, Some(at));
+    h.sleep(100).await;
+    assert_eq!(h.take(0).len(), 1);
+    h.wake_at(0, Some(at));
+    h.sleep(50).await;
+    assert_eq!(h.take(0).len(), 1, "armed again, it goes off again");
+}
+
+/// Each tab's clock has its own alarm: arming one replaces no other.
+pub async fn each_tab_has_its_own_alarm(h: &mut impl ClockHarness) {
+    let now = h.now(0);
+    h.wake_at(0, Some(now + 30));
+    h.wake_at(1, Some(now + 60));
+    h.sleep(200).await;
+    let (zero, one) = (h.take(0), h.take(1));
+    assert_eq!((zero.len(), one.len()), (1, 1), "{zero:?} {one:?}");
+    assert!(zero[0] >= now + 30 && one[0] >= now + 60);
 }

@@ -1066,10 +1066,10 @@ fn a_server_down_after_a_leader_change_fails_each_tab_once() {
 /// of one closing page), the others claim after a discovery period.
 #[test]
 fn lease_leader_and_its_successor_leaving_together_hand_over_after_discovery() {
-    let (mut w, insts) = tabs_with_instances(Backend::Lease, 4);
+    let (mut w, instances) = tabs_with_instances(Backend::Lease, 4);
     assert_eq!(w.leader("s"), Some(0));
     for tab in [0, 1] {
-        w.leave(tab);
+        w.farewell(tab);
         w.crash(tab);
     }
     let took = w
@@ -1083,7 +1083,7 @@ fn lease_leader_and_its_successor_leaving_together_hand_over_after_discovery() {
     assert!(took < timing.leader_timeout_ms, "{took} ms");
     settle(&mut w);
     w.check_settled(&["s"]);
-    for &i in &insts[2..] {
+    for &i in &instances[2..] {
         assert_eq!(w.lifecycle(i), vec![open(), reconnect(), open()]);
     }
 }

@@ -2,7 +2,7 @@
 //! facility the core needs — the socket [`Transport`], the [`Bus`], the
 //! [`Locks`] manager and the [`Clock`] — plus the [`Instances`] that hear what
 //! happened. The worker implements them over web APIs (`worker/src/web`),
-//! the simulation over a virtual browser (`worker/tests/sim`); the same
+//! the simulation over a virtual browser (`worker/tests/common`); the same
 //! conformance suites run over both, so the simulation's picture of the
 //! browser is proven, not assumed.
 //!

@@ -73,9 +73,19 @@ function count(output) {
     totals.passed += Number(passed);
     totals.failed += Number(failed);
   }
-  for (const [, kind, n] of output.matchAll(/^# (pass|fail) (\d+)$/gm)) {
-    totals[kind === 'pass' ? 'passed' : 'failed'] += Number(n);
-  }
+  const { pass, fail } = nodeCounts(output);
+  totals.passed += pass;
+  totals.failed += fail;
+}
+
+/**
+ * The passed and failed tests of node's TAP summaries (`# pass N`, summed over files). A skipped
+ * test is neither; so is every test of a skipped describe(), which node does not count at all.
+ */
+function nodeCounts(output) {
+  const sum = (kind) =>
+    [...output.matchAll(new RegExp(`^# ${kind} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return { pass: sum('pass'), fail: sum('fail') };
 }
 
 /**
@@ -83,9 +93,7 @@ function count(output) {
  * test > subtest) and reason of every skipped and todo test.
  */
 function engineReport(output) {
-  const sum = (kind) =>
-    [...output.matchAll(new RegExp(`^# ${kind} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
-  const report = { tests: sum('tests'), pass: sum('pass'), fail: sum('fail'), skipped: [], todo: [] };
+  const report = { ...nodeCounts(output), skipped: [], todo: [] };
   const path = [];
   for (const line of output.split('\n')) {
     const subtest = line.match(/^( *)# Subtest: (.*)$/);
@@ -122,7 +130,7 @@ function printEngines(reports) {
   console.log('\nBrowser suites per engine:');
   for (const r of reports) {
     console.log(
-      `  ${r.name}: ${r.tests - r.skipped.length} ran, ${r.pass} passed, ${r.fail} failed, ` +
+      `  ${r.name}: ${r.pass + r.fail} ran, ${r.pass} passed, ${r.fail} failed, ` +
         `${r.skipped.length} skipped, ${r.todo.length} todo (${r.seconds} s; ${r.suites.join(' ')})`,
     );
     for (const kind of ['skipped', 'todo']) {

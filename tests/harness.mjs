@@ -390,7 +390,7 @@ export async function openContext(browser, server) {
         if (type === 'error') errors.push(`console.error: ${text}`);
       });
       page.onPageError((message) => errors.push(`pageerror: ${message}`));
-      const url = new URL(pagePath, server.pageOrigin);
+      const url = new URL(pagePath, server.pageOrigin ?? server.origin);
       if (isNative && waitForSetup) url.searchParams.set('class', 'native');
       await page.goto(url.href);
       const wrapper = wrap(page, page, errors, () => page.close());

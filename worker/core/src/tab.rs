@@ -258,7 +258,7 @@ where
         } else {
             // Instances can get their final close from any input (a leader
             // stepping down, say), not only from their own calls.
-            instances.retain(|id, name_of| name_of != name || scope.has_member(*id));
+            instances.retain(|id, name_of| name_of != name || scope.has_instance(*id));
         }
     }
 }

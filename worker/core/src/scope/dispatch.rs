@@ -66,8 +66,8 @@ where
                 ctx,
                 format!("socket failed to open ({}): final for this tab", info.code),
             );
-            for member in std::mem::take(&mut self.members) {
-                self.deliver(ctx, member.id, final_close(info.clone()));
+            for joined in std::mem::take(&mut self.instances) {
+                self.deliver(ctx, joined.id, final_close(info.clone()));
             }
             // Its followers hear it stepped down, and follow the next leader.
             let gone = Body::Presence {

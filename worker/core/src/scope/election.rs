@@ -1,7 +1,7 @@
 //! The election, as one tab takes part in it: following a leader, claiming
 //! (lease), waiting for and stealing the lock (Web Locks), leading, stepping
 //! down. Who leads is decided here; what the instances see of it is
-//! `members`'s job.
+//! `instances`'s job.
 
 use super::*;
 
@@ -226,11 +226,11 @@ where
             reason,
             was_clean: true,
         };
-        for member in std::mem::take(&mut self.members) {
-            if member.state == MemberState::Leaving {
-                self.deliver(ctx, member.id, final_close(info.clone()));
+        for joined in std::mem::take(&mut self.instances) {
+            if joined.state == InstanceState::Leaving {
+                self.deliver(ctx, joined.id, final_close(info.clone()));
             } else {
-                self.members.push(member);
+                self.instances.push(joined);
             }
         }
         self.leader = None;

@@ -18,12 +18,12 @@
 //!   grace period); a leader tab without instances keeps relaying for others.
 //!
 //! This module holds the scope's state, its timers and its end; `election`
-//! decides who leads, `members` keeps the instances and tells them what
+//! decides who leads, `instances` keeps the instances and tells them what
 //! happened, `dispatch` routes socket and bus inputs to both.
 
 mod dispatch;
 mod election;
-mod members;
+mod instances;
 
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
@@ -43,7 +43,7 @@ pub(crate) struct Ctx<'a, I, P> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MemberState {
+enum InstanceState {
     Connecting,
     Open,
     /// Called `close()` as the last instance anywhere: waits for the socket's real close.
@@ -51,9 +51,9 @@ enum MemberState {
 }
 
 #[derive(Debug)]
-struct Member<I> {
+struct Instance<I> {
     id: I,
-    state: MemberState,
+    state: InstanceState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub(crate) struct Scope<I, P> {
     timing: Timing,
     grace_ms: u64,
     debug: bool,
-    members: Vec<Member<I>>,
+    instances: Vec<Instance<I>>,
     /// The accepted leader, this tab included when it leads.
     leader: Option<(TabId, u64)>,
     /// What this tab is in the scope, with what only that role has.
@@ -163,7 +163,7 @@ where
             timing: request.timing,
             grace_ms: request.grace_ms,
             debug: request.debug,
-            members: Vec::new(),
+            instances: Vec::new(),
             leader: None,
             role: Role::Follower,
             max_epoch: 0,
@@ -224,8 +224,8 @@ where
         self.release_lock_at
     }
 
-    pub fn has_member(&self, instance: I) -> bool {
-        self.members.iter().any(|member| member.id == instance)
+    pub fn has_instance(&self, instance: I) -> bool {
+        self.instances.iter().any(|joined| joined.id == instance)
     }
 
     /// The next time [`Scope::timeout`] has work to do.
@@ -390,11 +390,11 @@ where
     fn end(&mut self, ctx: &mut Ctx<I, P>, info: Option<CloseInfo>) {
         let final_close_of_socket = info.is_some();
         if let Some(info) = info {
-            for member in std::mem::take(&mut self.members) {
-                self.deliver(ctx, member.id, final_close(info.clone()));
+            for joined in std::mem::take(&mut self.instances) {
+                self.deliver(ctx, joined.id, final_close(info.clone()));
             }
         }
-        self.members.clear();
+        self.instances.clear();
         if let Some(socket) = self.take_socket() {
             ctx.out.push_back(Output::CloseSocket {
                 socket,

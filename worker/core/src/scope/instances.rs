@@ -25,10 +25,10 @@ where
             _ => None,
         };
         let state = match open {
-            Some(_) => MemberState::Open,
-            None => MemberState::Connecting,
+            Some(_) => InstanceState::Open,
+            None => InstanceState::Connecting,
         };
-        self.members.push(Member {
+        self.instances.push(Instance {
             id: instance,
             state,
         });
@@ -52,9 +52,9 @@ where
 
     pub fn send(&mut self, ctx: &mut Ctx<I, P>, instance: I, payload: P) {
         let open = self
-            .members
+            .instances
             .iter()
-            .any(|member| member.id == instance && member.state == MemberState::Open);
+            .any(|joined| joined.id == instance && joined.state == InstanceState::Open);
         if !open {
             // The facade refuses sends before open; this one raced a close or
             // a leader change, whose event the instance is about to get.
@@ -72,18 +72,18 @@ where
 
     pub fn close(&mut self, ctx: &mut Ctx<I, P>, instance: I, code: Option<u16>, reason: String) {
         let Some(index) = self
-            .members
+            .instances
             .iter()
-            .position(|member| member.id == instance && member.state != MemberState::Leaving)
+            .position(|joined| joined.id == instance && joined.state != InstanceState::Leaving)
         else {
             return;
         };
         self.last_close = Some((code, reason.clone()));
         let last_anywhere =
-            self.leading() && self.live_members() == 1 && self.interest_elsewhere() == 0;
+            self.leading() && self.live_instances() == 1 && self.interest_elsewhere() == 0;
         if let (true, 0, Some(socket)) = (last_anywhere, self.grace_ms, self.socket()) {
             // The socket closes with this instance, which gets its real close.
-            self.members[index].state = MemberState::Leaving;
+            self.instances[index].state = InstanceState::Leaving;
             self.log(
                 ctx,
                 "last instance anywhere closed: closing the socket".to_owned(),
@@ -95,8 +95,8 @@ where
             });
             return;
         }
-        let member = self.members.remove(index);
-        if member.state == MemberState::Connecting {
+        let joined = self.instances.remove(index);
+        if joined.state == InstanceState::Connecting {
             // A native socket closed while connecting fails: error, then 1006.
             self.deliver(ctx, instance, Event::Error);
             self.deliver(ctx, instance, final_close(CloseInfo::abnormal()));
@@ -112,17 +112,17 @@ where
     }
 
     pub fn disconnect(&mut self, ctx: &mut Ctx<I, P>, instance: I) {
-        let before = self.members.len();
-        self.members.retain(|member| member.id != instance);
-        if self.members.len() != before {
+        let before = self.instances.len();
+        self.instances.retain(|joined| joined.id != instance);
+        if self.instances.len() != before {
             self.after_local_change(ctx);
         }
     }
 
-    pub(super) fn live_members(&self) -> usize {
-        self.members
+    pub(super) fn live_instances(&self) -> usize {
+        self.instances
             .iter()
-            .filter(|member| member.state != MemberState::Leaving)
+            .filter(|joined| joined.state != InstanceState::Leaving)
             .count()
     }
 
@@ -138,10 +138,10 @@ where
             info: CloseInfo::abnormal(),
             reconnecting: true,
         };
-        for index in 0..self.members.len() {
-            if self.members[index].state == MemberState::Open {
-                self.members[index].state = MemberState::Connecting;
-                let to = self.members[index].id;
+        for index in 0..self.instances.len() {
+            if self.instances[index].state == InstanceState::Open {
+                self.instances[index].state = InstanceState::Connecting;
+                let to = self.instances[index].id;
                 self.deliver(ctx, to, reconnect.clone());
             }
         }
@@ -153,14 +153,14 @@ where
             extensions,
         } = &state
         {
-            for index in 0..self.members.len() {
-                if self.members[index].state == MemberState::Connecting {
-                    self.members[index].state = MemberState::Open;
+            for index in 0..self.instances.len() {
+                if self.instances[index].state == InstanceState::Connecting {
+                    self.instances[index].state = InstanceState::Open;
                     let event = Event::Open {
                         protocol: protocol.clone(),
                         extensions: extensions.clone(),
                     };
-                    let to = self.members[index].id;
+                    let to = self.instances[index].id;
                     self.deliver(ctx, to, event);
                 }
             }
@@ -172,14 +172,19 @@ where
     /// A follower's presence: its live instance count.
     pub(super) fn announce(&mut self, ctx: &mut Ctx<I, P>) {
         self.next_beat_at = ctx.now + self.timing.heartbeat_ms;
-        let instances = self.live_members() as u32;
+        let instances = self.live_instances() as u32;
         let close = if instances == 0 {
             self.last_close.clone()
         } else {
             None
         };
         self.broadcast(ctx, self.epoch(), Body::Presence { instances, close });
-        if instances == 0 && !self.members.iter().any(|m| m.state == MemberState::Leaving) {
+        if instances == 0
+            && !self
+                .instances
+                .iter()
+                .any(|m| m.state == InstanceState::Leaving)
+        {
             self.leave(ctx);
         }
     }
@@ -194,10 +199,15 @@ where
 
     /// A leader with no instance anywhere closes the socket after the grace period.
     pub(super) fn check_idle(&mut self, ctx: &mut Ctx<I, P>) {
-        if !self.leading() || self.members.iter().any(|m| m.state == MemberState::Leaving) {
+        if !self.leading()
+            || self
+                .instances
+                .iter()
+                .any(|m| m.state == InstanceState::Leaving)
+        {
             return;
         }
-        if !self.members.is_empty() || self.interest_elsewhere() > 0 {
+        if !self.instances.is_empty() || self.interest_elsewhere() > 0 {
             self.idle_since = None;
             return;
         }
@@ -231,7 +241,7 @@ where
             .values()
             .filter(|peer| peer.instances > 0)
             .count() as u32;
-        followers + u32::from(!self.members.is_empty())
+        followers + u32::from(!self.instances.is_empty())
     }
 
     pub(super) fn leadership(&self) -> Leadership {
@@ -262,15 +272,15 @@ where
     }
 
     pub(super) fn deliver_all(&self, ctx: &mut Ctx<I, P>, event: Event<P>) {
-        for member in &self.members {
-            self.deliver(ctx, member.id, event.clone());
+        for joined in &self.instances {
+            self.deliver(ctx, joined.id, event.clone());
         }
     }
 
     pub(super) fn deliver_open(&self, ctx: &mut Ctx<I, P>, payload: &P) {
-        for member in &self.members {
-            if member.state == MemberState::Open {
-                self.deliver(ctx, member.id, Event::Message(payload.clone()));
+        for joined in &self.instances {
+            if joined.state == InstanceState::Open {
+                self.deliver(ctx, joined.id, Event::Message(payload.clone()));
             }
         }
     }

@@ -583,14 +583,17 @@ scenario('close: while CONNECTING', {}, async (t, env) => {
 
 // Every scenario runs in a fresh page, so this is the page's first instance: its worker has not
 // started yet (web-platform-tests close/003.html and close-multiple.html check the events 50 ms on).
+// Timed from the close() call: the connection fails then, without waiting for a worker to load
+// (which takes 100 ms and more); what the constructor costs is the bench's to measure.
 scenario('close: while CONNECTING, the first instance of a cold page', {}, async (t, env) => {
-  const started = performance.now();
   const ws = t.construct('ws', [echo(env)]);
   const at = {};
-  for (const type of ['error', 'close']) ws.addEventListener(type, () => (at[type] = performance.now() - started));
+  let closedAt;
+  for (const type of ['error', 'close']) ws.addEventListener(type, () => (at[type] = performance.now() - closedAt));
+  closedAt = performance.now();
   t.call('close()', () => ws.close());
   await t.wait('ws', 'close');
-  t.note('error and close came within 50 ms', at.error < 50 && at.close < 50);
+  t.note('error and close came within 50 ms of close()', at.error < 50 && at.close < 50);
 });
 
 scenario('close: twice, and after CLOSED', {}, async (t, env) => {

@@ -7,7 +7,7 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
+import { libraryOnly, onEngine, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -25,6 +25,12 @@ before(async () => ({ server, browser } = await startServerAndBrowser({ skip: li
 after(() => stopServerAndBrowser({ server, browser }));
 
 const TABS = 3;
+
+/** Known gap (README, "Engines"): reported as todo there until the library works around it. */
+const navigationGap = onEngine({
+  firefox:
+    "issue 12: Firefox closes the leaving page's worker socket (1001) as the page goes, and the other tabs take that close as final",
+});
 
 for (const b of BACKENDS) {
   // Web Locks: the lock goes to the next tab as the worker ends (asserted within 1 s of pagehide,
@@ -89,6 +95,46 @@ for (const b of BACKENDS) {
           ),
         );
         assert.deepEqual(errorsOf(tabs), []);
+      },
+    );
+
+    // A real navigation, whatever the engine makes of it: WebKit caches the page (pagehide with
+    // persisted: the worker ends), Chromium does not (pagehide without: the worker ends and the
+    // page posts its farewell). Either way a follower leads within the hand-over bound.
+    test(
+      'the leader page navigates away: a follower leads within the bound',
+      { skip: libraryOnly, todo: navigationGap },
+      async (t) => {
+        const ctx = await freshContext(t, browser, server);
+        const tabs = await openTabs(ctx, TABS);
+        await openIn(tabs, server.wsUrl('/echo'), { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS });
+        const before = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
+        const leader = tabs[before.leaderTab];
+        const followers = tabs.filter((tab) => tab !== leader);
+        await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+        // Stamped in the page as it goes; the tab's sessionStorage carries it to the next page.
+        await leader.evaluate(() =>
+          addEventListener('pagehide', (e) =>
+            sessionStorage.setItem(
+              'pagehide',
+              JSON.stringify([performance.timeOrigin + performance.now(), e.persisted]),
+            ),
+          ),
+        );
+        await leader.page.goto(new URL('/tests/pages/blank.html?away', server.pageOrigin).href);
+        const [hiddenAt, persisted] = JSON.parse(await leader.page.evaluate(() => sessionStorage.getItem('pagehide')));
+
+        await waitReconnected(followers, budget);
+        const after = await waitForAgreement(followers, budget, { tabsCount: TABS - 1 });
+        assert.notEqual(after.leaderId, before.leaderId, 'a follower leads');
+        const opens = await Promise.all(followers.map((tab) => tab.evaluate(() => mt.snapshot({ data: false }))));
+        const takeoverMs = Math.max(...opens.flat().map((e) => e.events.find((d) => d.type === 'open').t)) - hiddenAt;
+        console.log(
+          `[${b.name}] leader page navigated away (pagehide persisted: ${persisted}): followers OPEN again ${Math.round(takeoverMs)}ms after pagehide`,
+        );
+        assert.ok(takeoverMs < bound, `followers OPEN again ${takeoverMs}ms after pagehide (bound ${bound}ms)`);
+        await waitForStats(server, (s) => s.connections === 1, 5000);
+        assert.deepEqual(errorsOf(followers), []);
       },
     );
   });

@@ -39,19 +39,41 @@ for (const b of BACKENDS) {
   const budget = b.backend === 'locks' ? 3000 : LEADER_TIMEOUT_MS + 1500;
   const bound = b.backend === 'locks' ? 1000 : LEADER_TIMEOUT_MS + 1000;
 
+  /** Three tabs sharing /echo, their logs cleared: { tabs, leader, followers, before: the agreement }. */
+  async function sharedTabs(t) {
+    const ctx = await freshContext(t, browser, server);
+    const tabs = await openTabs(ctx, TABS);
+    await openIn(tabs, server.wsUrl('/echo'), { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS });
+    const before = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
+    const leader = tabs[before.leaderTab];
+    const followers = tabs.filter((tab) => tab !== leader);
+    await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+    return { tabs, leader, followers, before };
+  }
+
+  /**
+   * A follower leads in place of `before`'s leader, whose page went at `hiddenAt` (epoch ms, its
+   * pagehide): every follower OPEN again within `bound`, one connection. Returns the new agreement.
+   */
+  async function assertFollowerLeads(followers, before, hiddenAt, what) {
+    await waitReconnected(followers, budget);
+    const after = await waitForAgreement(followers, budget, { tabsCount: TABS - 1 });
+    assert.notEqual(after.leaderId, before.leaderId, 'a follower leads');
+    assert.ok(after.epoch > before.epoch, `epoch went up: ${before.epoch} -> ${after.epoch}`);
+    const opens = await Promise.all(followers.map((tab) => tab.evaluate(() => mt.snapshot({ data: false }))));
+    const takeoverMs = Math.max(...opens.flat().map((e) => e.events.find((d) => d.type === 'open').t)) - hiddenAt;
+    console.log(`[${b.name}] ${what}: followers OPEN again ${Math.round(takeoverMs)}ms after pagehide`);
+    assert.ok(takeoverMs < bound, `followers OPEN again ${takeoverMs}ms after pagehide (bound ${bound}ms)`);
+    await waitForStats(server, (s) => s.connections === 1, 5000);
+    return after;
+  }
+
   describe(`back/forward cache [${b.name}]`, () => {
     test(
       'the leader page enters the cache: a follower leads; it comes back as a follower',
       { skip: libraryOnly },
       async (t) => {
-        const ctx = await freshContext(t, browser, server);
-        const tabs = await openTabs(ctx, TABS);
-        const url = server.wsUrl('/echo');
-        await openIn(tabs, url, { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS });
-        const before = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
-        const leader = tabs[before.leaderTab];
-        const followers = tabs.filter((tab) => tab !== leader);
-        await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+        const { tabs, leader, followers, before } = await sharedTabs(t);
 
         const hiddenAt = await leader.evaluate(() => {
           const at = performance.timeOrigin + performance.now();
@@ -70,15 +92,7 @@ for (const b of BACKENDS) {
           [false],
         );
 
-        await waitReconnected(followers, budget);
-        const after = await waitForAgreement(followers, budget, { tabsCount: TABS - 1 });
-        assert.notEqual(after.leaderId, before.leaderId, 'a follower leads');
-        assert.ok(after.epoch > before.epoch, `epoch went up: ${before.epoch} -> ${after.epoch}`);
-        const opens = await Promise.all(followers.map((tab) => tab.evaluate(() => mt.snapshot({ data: false }))));
-        const takeoverMs = Math.max(...opens.flat().map((e) => e.events.find((d) => d.type === 'open').t)) - hiddenAt;
-        console.log(`[${b.name}] leader page entered the cache: followers OPEN again ${takeoverMs}ms later`);
-        assert.ok(takeoverMs < bound, `followers OPEN again ${takeoverMs}ms after pagehide (bound ${bound}ms)`);
-        await waitForStats(server, (s) => s.connections === 1, 5000);
+        const after = await assertFollowerLeads(followers, before, hiddenAt, 'leader page entered the cache');
 
         // Back from the cache: the page's instance opens again, through the new leader.
         await leader.evaluate(() => dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
@@ -105,13 +119,7 @@ for (const b of BACKENDS) {
       'the leader page navigates away: a follower leads within the bound',
       { skip: libraryOnly, todo: navigationGap },
       async (t) => {
-        const ctx = await freshContext(t, browser, server);
-        const tabs = await openTabs(ctx, TABS);
-        await openIn(tabs, server.wsUrl('/echo'), { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS });
-        const before = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
-        const leader = tabs[before.leaderTab];
-        const followers = tabs.filter((tab) => tab !== leader);
-        await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+        const { leader, followers, before } = await sharedTabs(t);
         // Stamped in the page as it goes; the tab's sessionStorage carries it to the next page.
         await leader.evaluate(() =>
           addEventListener('pagehide', (e) =>
@@ -124,16 +132,12 @@ for (const b of BACKENDS) {
         await leader.page.goto(new URL('/tests/pages/blank.html?away', server.pageOrigin).href);
         const [hiddenAt, persisted] = JSON.parse(await leader.page.evaluate(() => sessionStorage.getItem('pagehide')));
 
-        await waitReconnected(followers, budget);
-        const after = await waitForAgreement(followers, budget, { tabsCount: TABS - 1 });
-        assert.notEqual(after.leaderId, before.leaderId, 'a follower leads');
-        const opens = await Promise.all(followers.map((tab) => tab.evaluate(() => mt.snapshot({ data: false }))));
-        const takeoverMs = Math.max(...opens.flat().map((e) => e.events.find((d) => d.type === 'open').t)) - hiddenAt;
-        console.log(
-          `[${b.name}] leader page navigated away (pagehide persisted: ${persisted}): followers OPEN again ${Math.round(takeoverMs)}ms after pagehide`,
+        await assertFollowerLeads(
+          followers,
+          before,
+          hiddenAt,
+          `leader page navigated away (pagehide persisted: ${persisted})`,
         );
-        assert.ok(takeoverMs < bound, `followers OPEN again ${takeoverMs}ms after pagehide (bound ${bound}ms)`);
-        await waitForStats(server, (s) => s.connections === 1, 5000);
         assert.deepEqual(errorsOf(followers), []);
       },
     );

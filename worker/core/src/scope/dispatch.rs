@@ -76,6 +76,8 @@ where
             };
             self.broadcast(ctx, self.epoch(), gone);
             self.take_socket();
+            // Not a final close for the scope: the lock goes to the next in
+            // line at once (end's delay is for followers to hear a final one).
             self.end(ctx, None);
             return;
         }
@@ -89,6 +91,19 @@ where
         self.broadcast(ctx, self.epoch(), Body::Closed(info.clone()));
         self.take_socket();
         self.end(ctx, Some(info));
+    }
+
+    /// A tab left or changed its count: a leader tells the others if the
+    /// count of tabs changed (only news is worth a heartbeat: one per presence
+    /// would cost every tab a message per follower per period) and closes the
+    /// socket if no interest is left anywhere.
+    fn tabs_changed(&mut self, ctx: &mut Ctx<I, P>, tabs_before: u32) {
+        if self.leading() {
+            if self.tab_count() != tabs_before {
+                self.heartbeat(ctx);
+            }
+            self.check_idle(ctx);
+        }
     }
 
     pub fn bus(&mut self, ctx: &mut Ctx<I, P>, message: BusMessage<P>) {
@@ -128,14 +143,7 @@ where
                 } else {
                     self.hear(ctx.now, &from, Some(instances));
                 }
-                if self.leading() {
-                    // Only news is worth a heartbeat: one per presence would
-                    // cost every tab a message per follower per period.
-                    if self.tab_count() != tabs_before {
-                        self.heartbeat(ctx);
-                    }
-                    self.check_idle(ctx);
-                }
+                self.tabs_changed(ctx, tabs_before);
             }
             Body::Heartbeat { state, tabs } => self.heard_leader(ctx, from, epoch, state, tabs),
             Body::Claim => self.heard_claim(ctx, &from, epoch),
@@ -147,12 +155,7 @@ where
                     self.log(ctx, format!("{from} left"));
                     self.succeed(ctx);
                 }
-                if self.leading() {
-                    if self.tab_count() != tabs_before {
-                        self.heartbeat(ctx);
-                    }
-                    self.check_idle(ctx);
-                }
+                self.tabs_changed(ctx, tabs_before);
             }
             Body::Out { leader, payload } => {
                 self.hear(ctx.now, &from, None);

@@ -3,8 +3,9 @@
 // BroadcastWebsocket instance is one gloo handler (a Link). No WebAssembly
 // runs here; the messages' types come from the Rust contract (facade/).
 
+import { wasmBase64 } from '../build/inline.js';
 import { PROTOCOL, RELEASE } from '../build/protocol.js';
-import type { OpenRequest, Reply, Request } from '../build/worker/bws_worker.js';
+import type { Announcement, OpenRequest, Reply, Request, WorkerHello } from '../build/worker/bws_worker.js';
 
 // gloo-worker 0.6.0's `ToWorker` and `FromWorker` (actor/messages.rs) as its
 // serde-wasm-bindgen codec shapes them. The crate is pinned exactly
@@ -12,6 +13,8 @@ import type { OpenRequest, Reply, Request } from '../build/worker/bws_worker.js'
 // (Its `Destroy` is never sent: the page terminates a worker it is done with.)
 type ToWorker = { Connected: number } | { ProcessInput: [number, Request] } | { Disconnected: number };
 type FromWorker = 'WorkerLoaded' | { ProcessOutput: [number, Reply] };
+/** An Announcement as a worker of another release, or of another library, may have shaped it. */
+type UncheckedHello = { [K in keyof Announcement]?: { [F in keyof WorkerHello]?: unknown } };
 
 /** What an instance hears from its worker. */
 export interface LinkHandler {
@@ -58,6 +61,9 @@ class WorkerConnection {
       this.fail(`the worker at ${url} failed${event.message ? `: ${event.message}` : ''}`);
     };
     this.#worker.onmessageerror = () => this.fail(`the worker at ${url} sent a message that cannot be read`);
+    // The worker's loader waits for its WASM (see Announcement); posting it now lets the worker
+    // compile while it says hello.
+    this.#worker.postMessage({ broadcastWebsocketWasm: wasmBase64 });
   }
 
   connect(request: OpenRequest, handler: LinkHandler): Link {
@@ -115,8 +121,7 @@ class WorkerConnection {
 
   /** The first message must name our protocol; anything else fails at once, before we post a thing. */
   #checkHello(data: unknown): void {
-    const hello = (data as { broadcastWebsocketWorker?: { protocol?: unknown; release?: unknown } } | null)
-      ?.broadcastWebsocketWorker;
+    const hello = (data as UncheckedHello | null)?.broadcastWebsocketWorker;
     const ours = `protocol ${PROTOCOL} (broadcast-websocket ${RELEASE})`;
     if (hello === undefined) {
       const older = data === 'WorkerLoaded' ? ' (a broadcast-websocket release older than the handshake?)' : '';

@@ -1,7 +1,8 @@
 // Size: raw and gzip bytes of every file this package ships (dist/), next to partysocket and
 // broadcast-channel measured the same way (every file of their published dist/), what one ESM
 // import costs a user's bundle (esbuild, minified) for all three, and that import split by part:
-// the page's JS, the worker's JS glue and its WASM (as inlined: deflated, base64).
+// the page's JS, the worker's JS (wasm-bindgen's glue and our loader) and its WASM (as inlined:
+// deflated, base64).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -46,30 +47,34 @@ async function importCost(specifier, names, plugins = []) {
   return { import: `{ ${names} } from '${specifier}'`, raw: bytes.length, gzip: gzip(bytes) };
 }
 
-/** Bundles the root import with the inlined worker script left out: the page's own JS. */
-const withoutWorkerScript = {
-  name: 'without-worker-script',
+/** Bundles the root import with the inlined worker script and WASM left out: the page's own JS. */
+const withoutWorker = {
+  name: 'without-worker',
   setup(b) {
-    b.onLoad({ filter: /dist\/index\.js$/ }, () => ({
-      contents: readFileSync(join(REPO_ROOT, 'dist/index.js'), 'utf8').replace(
-        /^var workerScript = (['"]).*\1;$/m,
-        'var workerScript = "";',
-      ),
-      loader: 'js',
-    }));
+    b.onLoad({ filter: /dist\/index\.js$/ }, () => {
+      const source = readFileSync(join(REPO_ROOT, 'dist/index.js'), 'utf8');
+      let contents = source;
+      for (const name of ['workerScript', 'wasmBase64']) {
+        const emptied = contents.replace(new RegExp(`^var ${name} = (['"]).*\\1;$`, 'm'), `var ${name} = "";`);
+        if (emptied === contents) throw new Error(`dist/index.js: the inlined ${name} was not found`);
+        contents = emptied;
+      }
+      return { contents, loader: 'js' };
+    });
   },
 };
 
-/** The root import split by part: the page's JS, the worker's JS glue, its WASM as inlined. */
+/** The root import split by part: the page's JS, the worker's JS (glue and loader), its WASM as inlined. */
 async function importParts() {
-  const page = await importCost('./dist/index.js', 'BroadcastWebsocket', [withoutWorkerScript]);
-  const workerScript = readFileSync(join(REPO_ROOT, 'dist/worker.js'), 'utf8');
-  const inlined = workerScript.match(/atob\("([A-Za-z0-9+/=]+)"\)/)?.[1];
-  if (!inlined) throw new Error('dist/worker.js: the inlined WASM was not found');
+  const page = await importCost('./dist/index.js', 'BroadcastWebsocket', [withoutWorker]);
+  const inlined = readFileSync(join(REPO_ROOT, 'build/inline.ts'), 'utf8').match(
+    /^export const wasmBase64 = "([A-Za-z0-9+/=]+)";$/m,
+  )?.[1];
+  if (!inlined) throw new Error('build/inline.ts: the inlined WASM was not found');
   const measure = (part, bytes) => ({ part, raw: bytes.length, gzip: gzip(bytes) });
   return [
     { ...measure('page JS', Buffer.from('')), raw: page.raw, gzip: page.gzip },
-    measure('worker JS (glue, minified)', Buffer.from(workerScript.replace(inlined, ''))),
+    measure('worker JS (glue and loader, minified)', readFileSync(join(REPO_ROOT, 'dist/worker.js'))),
     measure('worker WASM, inlined (deflated, base64)', Buffer.from(inlined)),
     measure(
       'worker WASM as a separate .wasm file, for comparison',

@@ -19,8 +19,12 @@ use crate::options::{Backend, Election};
 #[tsify(type = "string | ArrayBuffer | Blob")]
 pub struct Payload(#[serde(with = "serde_wasm_bindgen::preserve")] pub JsValue);
 
-/// The worker's first message, posted before gloo-worker's `"WorkerLoaded"`:
-/// `{ broadcastWebsocketWorker: { protocol, release } }`.
+/// The worker's first message, `{ broadcastWebsocketWorker: { protocol,
+/// release } }`, posted by the worker script's loader as it starts, before
+/// its WASM is loaded (`scripts/build.mjs` writes it from
+/// [`crate::PROTOCOL_VERSION`]); the page reads it with this type. The page's
+/// first message answers it: `{ broadcastWebsocketWasm }`, the WASM, deflated
+/// and in base64.
 #[derive(Debug, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub enum Announcement {

@@ -206,22 +206,15 @@ fn reply(event: Event<Payload>) -> Reply {
     }
 }
 
-/// Announces the protocol this worker speaks, then registers the engine as
-/// this worker's gloo-worker (which posts `"WorkerLoaded"`). Only the worker
-/// build (feature `entry`) has it: see `Cargo.toml`.
+/// Registers the engine as this worker's gloo-worker (which posts
+/// `"WorkerLoaded"`). The worker script's loader has announced the protocol
+/// already (`scripts/build.mjs`). Only the worker build (feature `entry`)
+/// has it: see `Cargo.toml`.
 #[cfg(feature = "entry")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
-    use bws_facade::{Announcement, JsCodec, WorkerHello, PROTOCOL_VERSION, RELEASE};
-    use gloo_worker::{Codec, Registrable};
-    use wasm_bindgen::JsCast;
+    use bws_facade::JsCodec;
+    use gloo_worker::Registrable;
 
-    let hello = Announcement::BroadcastWebsocketWorker(WorkerHello {
-        protocol: PROTOCOL_VERSION,
-        release: RELEASE.to_owned(),
-    });
-    let global: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    // Posting to the page cannot fail for a plain object.
-    let _ = global.post_message(&JsCodec::encode(hello));
     Engine::registrar().encoding::<JsCodec>().register();
 }

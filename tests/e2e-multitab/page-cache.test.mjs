@@ -7,7 +7,7 @@
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { libraryOnly, onEngine, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
+import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
   BACKENDS,
   LEADER_TIMEOUT_MS,
@@ -25,12 +25,6 @@ before(async () => ({ server, browser } = await startServerAndBrowser({ skip: li
 after(() => stopServerAndBrowser({ server, browser }));
 
 const TABS = 3;
-
-/** Known gap (README, "Engines"): reported as todo there until the library works around it. */
-const navigationGap = onEngine({
-  firefox:
-    "issue 12: Firefox closes the leaving page's worker socket (1001) as the page goes, and the other tabs take that close as final",
-});
 
 for (const b of BACKENDS) {
   // Web Locks: the lock goes to the next tab as the worker ends (asserted within 1 s of pagehide,
@@ -114,32 +108,27 @@ for (const b of BACKENDS) {
 
     // A real navigation, whatever the engine makes of it: WebKit caches the page (pagehide with
     // persisted: the worker ends), Chromium does not (pagehide without: the worker ends and the
-    // page posts its farewell). Either way a follower leads within the hand-over bound.
-    test(
-      'the leader page navigates away: a follower leads within the bound',
-      { skip: libraryOnly, todo: navigationGap },
-      async (t) => {
-        const { leader, followers, before } = await sharedTabs(t);
-        // Stamped in the page as it goes; the tab's sessionStorage carries it to the next page.
-        await leader.evaluate(() =>
-          addEventListener('pagehide', (e) =>
-            sessionStorage.setItem(
-              'pagehide',
-              JSON.stringify([performance.timeOrigin + performance.now(), e.persisted]),
-            ),
-          ),
-        );
-        await leader.page.goto(new URL('/tests/pages/blank.html?away', server.pageOrigin).href);
-        const [hiddenAt, persisted] = JSON.parse(await leader.page.evaluate(() => sessionStorage.getItem('pagehide')));
+    // page posts its farewell), and Firefox closes the worker's socket with 1001 first, then hides
+    // the page without caching it (the leader holds that close back, and the farewell wins). Each
+    // way a follower leads within the hand-over bound.
+    test('the leader page navigates away: a follower leads within the bound', { skip: libraryOnly }, async (t) => {
+      const { leader, followers, before } = await sharedTabs(t);
+      // Stamped in the page as it goes; the tab's sessionStorage carries it to the next page.
+      await leader.evaluate(() =>
+        addEventListener('pagehide', (e) =>
+          sessionStorage.setItem('pagehide', JSON.stringify([performance.timeOrigin + performance.now(), e.persisted])),
+        ),
+      );
+      await leader.page.goto(new URL('/tests/pages/blank.html?away', server.pageOrigin).href);
+      const [hiddenAt, persisted] = JSON.parse(await leader.page.evaluate(() => sessionStorage.getItem('pagehide')));
 
-        await assertFollowerLeads(
-          followers,
-          before,
-          hiddenAt,
-          `leader page navigated away (pagehide persisted: ${persisted})`,
-        );
-        assert.deepEqual(errorsOf(followers), []);
-      },
-    );
+      await assertFollowerLeads(
+        followers,
+        before,
+        hiddenAt,
+        `leader page navigated away (pagehide persisted: ${persisted})`,
+      );
+      assert.deepEqual(errorsOf(followers), []);
+    });
   });
 }

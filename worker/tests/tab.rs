@@ -982,6 +982,51 @@ fn a_leader_whose_page_leaves_hands_over_at_once() {
     }
 }
 
+/// Firefox closes the socket of a page that navigates away with 1001 before
+/// the page's `pagehide`, where it posts its farewell. The farewell must win:
+/// the others hand over instead of closing.
+#[test]
+fn a_leader_whose_page_leaves_as_its_socket_goes_away_hands_over() {
+    for backend in BOTH {
+        let (mut w, instances) = tabs_with_instances(backend, 3);
+        let leader = w.leader("s").unwrap();
+        w.server_close("s", 1001, "");
+        // The close has reached the leader; its page goes within the hold.
+        w.run_for(w.cfg.net.socket_latency.1 + w.cfg.timing.going_away_hold_ms / 2);
+        w.farewell(leader);
+        w.crash(leader);
+        handed_over(&mut w, &instances, &[leader]);
+    }
+}
+
+/// A server going away (1001) with no page leaving is final for all, once
+/// the hold is over.
+#[test]
+fn a_server_going_away_is_final_for_all_after_the_hold() {
+    for backend in BOTH {
+        let (mut w, instances) = tabs_with_instances(backend, 3);
+        let closed_at = w.now;
+        w.server_close("s", 1001, "restart");
+        let hold = w.cfg.timing.going_away_hold_ms;
+        w.run_for(hold - 1);
+        for &i in &instances {
+            assert_eq!(w.lifecycle(i), vec![open()], "{backend:?}: held");
+        }
+        settle(&mut w);
+        for &i in &instances {
+            assert_eq!(
+                w.lifecycle(i),
+                vec![open(), closed(1001, "restart", true, false)],
+                "{backend:?}"
+            );
+            let (at, _) = w.instance(i).events.last().unwrap();
+            assert!(*at >= closed_at + hold, "{backend:?}: closed at {at}");
+        }
+        assert!(w.server.open_conns("s").is_empty());
+        assert_eq!(w.lock_holder("s"), None);
+    }
+}
+
 /// A page that went away may keep its worker a moment: long enough to be
 /// granted the lock of a leader that went with it, lead, and fail a socket
 /// as the page goes. Nothing it says then may end the others' instances.

@@ -59,6 +59,11 @@ pub struct Timing {
     /// Web Locks: the delay between the steals of successive followers, so
     /// that one follower, not all of them, replaces a silent leader.
     pub steal_stagger_ms: u64,
+    /// How long a leader holds back its socket's close with 1001 ("going
+    /// away") before it is final for all: Firefox closes the socket of a
+    /// page that navigates away with 1001 before the page's `pagehide`, and
+    /// the farewell posted there must win, so that the others hand over.
+    pub going_away_hold_ms: u64,
 }
 
 impl Timing {
@@ -73,6 +78,10 @@ impl Timing {
             discovery_ms: 250,
             claim_window_ms: 150,
             steal_stagger_ms: (leader_timeout_ms / 4).max(20),
+            // Firefox's pagehide came 15 ms after that close here; the rest
+            // is room for a loaded machine. Shorter than the timeout, as the
+            // leader is silent meanwhile.
+            going_away_hold_ms: 300.min(leader_timeout_ms / 2),
         }
     }
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// The close code of an endpoint going away: a server shutting down, or a
+/// browser closing the socket of a page that navigates away.
+const GOING_AWAY: u16 = 1001;
+
 impl<I, P> Scope<I, P>
 where
     I: Copy + Eq,
@@ -81,6 +85,23 @@ where
             self.end(ctx, None);
             return;
         }
+        self.take_socket();
+        if info.code == GOING_AWAY {
+            let until = ctx.now + self.timing.going_away_hold_ms;
+            if let Role::Leader(leading) = &mut self.role {
+                leading.going_away = Some((info, until));
+            }
+            self.log(
+                ctx,
+                "socket closed (1001): final for all unless this page is going away".to_owned(),
+            );
+            return;
+        }
+        self.close_for_all(ctx, info);
+    }
+
+    /// The leader's socket closed: the end of the scope, in every tab.
+    pub(super) fn close_for_all(&mut self, ctx: &mut Ctx<I, P>, info: CloseInfo) {
         self.log(
             ctx,
             format!(
@@ -89,7 +110,6 @@ where
             ),
         );
         self.broadcast(ctx, self.epoch(), Body::Closed(info.clone()));
-        self.take_socket();
         self.end(ctx, Some(info));
     }
 

@@ -191,6 +191,7 @@ where
         self.role = Role::Leader(Leading {
             socket: Some(socket),
             superseded,
+            going_away: None,
         });
         self.log(ctx, format!("leads with epoch {epoch} ({why})"));
         self.report(ctx);

@@ -96,6 +96,10 @@ struct Leading {
     socket: Option<SocketId>,
     /// The leader followed when this tab took over.
     superseded: Option<(TabId, u64)>,
+    /// The socket closed with 1001 ("going away"): final for all at the
+    /// time given, unless this tab's page is going away first (see
+    /// `Timing::going_away_hold_ms`).
+    going_away: Option<(CloseInfo, u64)>,
 }
 
 /// `(epoch, tab)` of `a` outranks that of `b`: a later epoch, or the lower id.
@@ -210,6 +214,14 @@ where
         }
     }
 
+    /// The close with 1001 a leader holds back, and until when.
+    fn going_away(&self) -> Option<&(CloseInfo, u64)> {
+        match &self.role {
+            Role::Leader(leading) => leading.going_away.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The leader's socket, which it no longer has.
     fn take_socket(&mut self) -> Option<SocketId> {
         match &mut self.role {
@@ -240,6 +252,9 @@ where
         let expiry = self.timing.leader_timeout_ms + 1;
         if let Some(first) = self.peers.values().map(|peer| peer.heard_at + expiry).min() {
             next = next.min(first);
+        }
+        if let Some((_, until)) = self.going_away() {
+            return Some(*until);
         }
         if self.leading() {
             if let Some(since) = self.idle_since {
@@ -286,7 +301,7 @@ where
     /// its timer starved by them: any input that leaves a heartbeat overdue
     /// sends it, so followers do not take a busy leader for a dead one.
     pub fn after_input(&mut self, ctx: &mut Ctx<I, P>) {
-        if self.leading() && ctx.now >= self.next_beat_at {
+        if self.leading() && self.going_away().is_none() && ctx.now >= self.next_beat_at {
             self.heartbeat(ctx);
         }
     }
@@ -303,6 +318,15 @@ where
         self.departed.retain(|_, left_at| *left_at + expiry >= now);
         if self.peers.len() != before {
             self.log(ctx, "silent tabs expired".to_owned());
+        }
+        if let Some((info, until)) = self.going_away() {
+            // Silent meanwhile: its socket is gone, and the hold is shorter
+            // than the timeout.
+            if now >= *until {
+                let info = info.clone();
+                self.close_for_all(ctx, info);
+            }
+            return;
         }
         if self.leading() {
             if now >= self.next_beat_at {

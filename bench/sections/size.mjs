@@ -52,8 +52,7 @@ const withoutWorker = {
   name: 'without-worker',
   setup(b) {
     b.onLoad({ filter: /dist\/index\.js$/ }, () => {
-      const source = readFileSync(join(REPO_ROOT, 'dist/index.js'), 'utf8');
-      let contents = source;
+      let contents = readFileSync(join(REPO_ROOT, 'dist/index.js'), 'utf8');
       for (const name of ['workerScript', 'wasmBase64']) {
         const emptied = contents.replace(new RegExp(`^var ${name} = (['"]).*\\1;$`, 'm'), `var ${name} = "";`);
         if (emptied === contents) throw new Error(`dist/index.js: the inlined ${name} was not found`);

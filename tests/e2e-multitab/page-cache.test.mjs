@@ -118,10 +118,11 @@ for (const b of BACKENDS) {
     );
 
     // A real navigation, whatever the engine makes of it: WebKit caches the page (pagehide with
-    // persisted: the worker ends), Chromium does not (pagehide without: the worker ends and the
-    // page posts its farewell), and Firefox closes the worker's socket with 1001 first, then hides
-    // the page without caching it (the leader holds that close back, and the farewell wins). Each
-    // way a follower leads within the hand-over bound.
+    // persisted: the worker ends); Chromium as Playwright starts it does not (its cache is off:
+    // pagehide without persisted, so the worker ends and the page posts its farewell); Firefox
+    // closes the worker's socket with 1001 first, then hides the page without caching it (the
+    // leader holds that close back, and the farewell wins). Each way a follower leads within the
+    // hand-over bound.
     test('the leader page navigates away: a follower leads within the bound', { skip: libraryOnly }, async (t) => {
       const { leader, followers, before } = await sharedTabs(t);
       // Stamped in the page as it goes; the tab's sessionStorage carries it to the next page.

@@ -65,6 +65,7 @@ where
         if self.socket() != Some(socket) {
             return;
         }
+        self.take_socket();
         if self.failed_reconnection() {
             self.log(
                 ctx,
@@ -79,13 +80,11 @@ where
                 close: None,
             };
             self.broadcast(ctx, self.epoch(), gone);
-            self.take_socket();
             // Not a final close for the scope: the lock goes to the next in
             // line at once (end's delay is for followers to hear a final one).
             self.end(ctx, None);
             return;
         }
-        self.take_socket();
         if info.code == GOING_AWAY {
             let until = ctx.now + self.timing.going_away_hold_ms;
             if let Role::Leader(leading) = &mut self.role {

@@ -245,6 +245,10 @@ where
         if self.is_ended() {
             return None;
         }
+        // A leader holding back its socket's close waits for nothing else.
+        if let Some((_, until)) = self.going_away() {
+            return Some(*until);
+        }
         let mut next = self.next_beat_at;
         // Silent tabs expire on time: heartbeats the leader sends early (on
         // every presence) keep pushing `next_beat_at` back, and a dead tab
@@ -252,9 +256,6 @@ where
         let expiry = self.timing.leader_timeout_ms + 1;
         if let Some(first) = self.peers.values().map(|peer| peer.heard_at + expiry).min() {
             next = next.min(first);
-        }
-        if let Some((_, until)) = self.going_away() {
-            return Some(*until);
         }
         if self.leading() {
             if let Some(since) = self.idle_since {

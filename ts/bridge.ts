@@ -5,7 +5,7 @@
 
 import { wasmBase64 } from '../build/inline.js';
 import { PROTOCOL, RELEASE } from '../build/protocol.js';
-import type { Announcement, OpenRequest, Reply, Request, WorkerHello } from '../build/worker/bws_worker.js';
+import type { Announcement, Farewell, OpenRequest, Reply, Request, WorkerHello } from '../build/worker/bws_worker.js';
 
 // gloo-worker 0.6.0's `ToWorker` and `FromWorker` (actor/messages.rs) as its
 // serde-wasm-bindgen codec shapes them. The crate is pinned exactly
@@ -16,9 +16,12 @@ type FromWorker = 'WorkerLoaded' | { ProcessOutput: [number, Reply] };
 /** An Announcement as a worker of another release, or of another library, may have shaped it. */
 type UncheckedHello = { [K in keyof Announcement]?: { [F in keyof WorkerHello]?: unknown } };
 
+/** The replies meant for an instance: the bridge answers pings and keeps farewells itself. */
+export type InstanceReply = Exclude<Reply, 'ping' | { farewell: Farewell }>;
+
 /** What an instance hears from its worker. */
 export interface LinkHandler {
-  reply(reply: Reply): void;
+  reply(reply: InstanceReply): void;
   /** The worker failed or is not one this page can speak to; `why` says which. */
   fail(why: string): void;
   /** The page entered the back/forward cache: its worker ended, and with it this link. */
@@ -107,12 +110,16 @@ class WorkerConnection {
       for (const queued of pending) this.#worker.postMessage(queued);
     } else if (typeof message === 'object' && message !== null && 'ProcessOutput' in message) {
       const [id, reply] = message.ProcessOutput;
-      if (typeof reply === 'object' && 'farewell' in reply) {
+      if (reply === 'ping') {
+        // The worker checks that this page's main thread runs (Reply::Ping in facade/).
+        const pong: ToWorker = { ProcessInput: [id, 'pong'] };
+        this.#worker.postMessage(pong);
+      } else if (typeof reply !== 'object' || !('farewell' in reply)) {
+        this.#handlers.get(id)?.reply(reply);
+      } else {
         const { channel, message } = reply.farewell;
         if (!this.#farewells.has(channel))
           this.#farewells.set(channel, { channel: new BroadcastChannel(channel), message });
-      } else {
-        this.#handlers.get(id)?.reply(reply);
       }
     } else {
       this.fail(`the worker at ${this.#url} sent an unknown message: ${describe(data)}`);

@@ -8,11 +8,10 @@ import type {
   BroadcastWebsocketOptions,
   Election,
   OpenRequest,
-  Reply,
   Request as WorkerRequest,
   Status,
 } from '../build/worker/bws_worker.js';
-import { connect, forgetSilentWorker, tabId, type Link, type LinkHandler } from './bridge.js';
+import { connect, forgetSilentWorker, tabId, type InstanceReply, type Link, type LinkHandler } from './bridge.js';
 import { canShare, connectNative } from './native-link.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
@@ -410,7 +409,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     else if (this.#readyState === CLOSING) this.#closed(1006, '', false);
   }
 
-  #handleReply(reply: Reply): void {
+  #handleReply(reply: InstanceReply): void {
     if (reply === 'sent') {
       this.#unsentBytes -= this.#unsent.shift() ?? 0;
     } else if (reply === 'error') {

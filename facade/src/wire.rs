@@ -51,6 +51,8 @@ pub enum Request {
     Send(Payload),
     /// `close(code, reason)`, already validated.
     Close(CloseRequest),
+    /// The page's answer to [`Reply::Ping`]: its main thread runs.
+    Pong,
     /// Test switch: this tab stops heartbeating and relaying for the scope.
     /// Only in test builds (feature `test-switches`).
     #[cfg(feature = "test-switches")]
@@ -107,6 +109,10 @@ pub enum Reply {
     Sent,
     /// What the page posts when it goes away; the bridge keeps it.
     Farewell(Farewell),
+    /// The worker asks the page to answer ([`Request::Pong`]) at once: where
+    /// the engine runs the worker's socket on the page's main thread, a
+    /// leader whose page stops answering hands the socket over.
+    Ping,
 }
 
 /// What the page posts on `channel` when it goes away for good (`pagehide`):

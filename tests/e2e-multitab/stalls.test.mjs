@@ -53,13 +53,21 @@ after(async () => {
 });
 
 /**
- * Known gaps of the library on other engines (README, "Engines"): the test runs there and reports,
- * without failing the run, until the worker works around them.
+ * Known gap of the library (README, "Engines"): the test runs there and reports, without failing
+ * the run, until the worker works around it.
  */
 const busyLeaderGap = onEngine({
-  firefox: 'engines issue 12: Firefox routes worker sockets through the busy page',
   webkit: "issue 18: WebKit busy leader (the worker's socket and bus run on its page's main thread)",
 });
+
+/**
+ * Gecko runs a worker's socket on its page's main thread, so a busy leader page stalls it: there the
+ * leader hands over to a responsive tab (README, "Engines"). Elsewhere the worker serves on.
+ */
+const socketRunsOnPage = ENGINE === 'firefox';
+/** The share of the ticks sent during the block that each follower must get within ON_TIME_MS. */
+const ON_TIME_SHARE = 0.8;
+const ON_TIME_MS = 500;
 
 const TABS = 3;
 /** Slack over leaderTimeoutMs for detection, takeover and the new connection. */
@@ -115,7 +123,9 @@ const waitTicks = (tabs, count, ms) =>
 for (const b of BACKENDS) {
   describe(`stalled leader [${b.name}]`, { skip: b.skip }, () => {
     test(
-      'leader main thread blocked 5 s: followers keep receiving, the leader never changes',
+      socketRunsOnPage
+        ? 'leader main thread blocked 5 s: a responsive tab takes the socket once, followers keep receiving'
+        : 'leader main thread blocked 5 s: followers keep receiving, the leader never changes',
       { skip: libraryOnly, todo: busyLeaderGap },
       async (t) => {
         const s = await sharedTabs(t, b, 'block');
@@ -132,8 +142,8 @@ for (const b of BACKENDS) {
         const issued = await ticks.stop();
         const sent = issued.map((x) => x.name);
         await assertBroadcastReachesAll(server, s.tabs, 'after-block');
-        const issuedDuring = issued.filter((x) => x.t >= win.start && x.t <= win.end).length;
-        assert.ok(issuedDuring >= 10, `the test sent ticks during the block (${issuedDuring})`);
+        const issuedDuring = issued.filter((x) => x.t >= win.start && x.t <= win.end);
+        assert.ok(issuedDuring.length >= 10, `the test sent ticks during the block (${issuedDuring.length})`);
 
         const snaps = await Promise.all(s.tabs.map((tab) => tab.evaluate(() => mt.snapshot({ times: true }))));
         const report = [];
@@ -141,20 +151,44 @@ for (const b of BACKENDS) {
           const isLeader = s.tabs[k] === s.leader;
           for (const e of snap) {
             const got = e.data.filter((d) => d.startsWith('tick:'));
-            assert.deepEqual(got, sent, `tab ${k} instance ${e.i}: every tick once, in order`);
-            assert.deepEqual(e.leaderchanges, [], `tab ${k}: no leaderchange`);
-            assert.deepEqual(
-              e.events.map((d) => d.type),
-              [],
-              `tab ${k}: no open/close/error`,
-            );
+            const what = `tab ${k} instance ${e.i}`;
+            if (socketRunsOnPage) {
+              assertOrderedSubset(got, sent, what);
+              assert.deepEqual(
+                e.events.map((d) => (d.type === 'close' ? `close ${d.code}` : d.type)),
+                ['close 1006', 'open'],
+                `${what}: one leader change, seen as a reconnection`,
+              );
+            } else {
+              assert.deepEqual(got, sent, `${what}: every tick once, in order`);
+              assert.deepEqual(e.leaderchanges, [], `${what}: no leaderchange`);
+              assert.deepEqual(
+                e.events.map((d) => d.type),
+                [],
+                `${what}: no open/close/error`,
+              );
+            }
             if (isLeader) continue;
-            const during = e.times.filter((x) => x >= win.start && x <= win.end).length;
+            const arrival = new Map(got.map((name) => [name, e.times[e.data.indexOf(name)]]));
+            const onTime = issuedDuring.filter((x) => arrival.get(x.name) - x.t <= ON_TIME_MS).length;
+            const share = onTime / issuedDuring.length;
             const stale = maxStaleness(issued, e, win.start, win.end);
             report.push(
-              `tab ${k}: ${during} of ${issuedDuring} ticks during the block, at most ${Math.round(stale)}ms behind`,
+              `tab ${k}: ${onTime} of ${issuedDuring.length} ticks sent during the block within ${ON_TIME_MS}ms, ` +
+                `at most ${Math.round(stale)}ms behind`,
             );
-            assert.ok(stale < 1000, `tab ${k} kept receiving during the block: ${stale}ms behind the sender`);
+            if (socketRunsOnPage) {
+              // What this tab missed went out before its new connection opened (a reconnection).
+              const reopened = e.events.find((d) => d.type === 'open').t;
+              const missed = issued.filter((x) => !arrival.has(x.name));
+              assert.ok(
+                missed.every((x) => x.t < reopened),
+                `${what}: missed only ticks sent before the new connection opened: ${JSON.stringify(missed)}`,
+              );
+              assert.ok(share >= ON_TIME_SHARE, `${what}: ${onTime} of ${issuedDuring.length} on time`);
+            } else {
+              assert.ok(stale < 1000, `${what} kept receiving during the block: ${stale}ms behind the sender`);
+            }
           }
         }
         console.log(
@@ -162,10 +196,18 @@ for (const b of BACKENDS) {
         );
         const during = seen.filter((x) => x.t >= win.start && x.t <= win.end);
         assert.ok(during.length >= 10, `sampled the followers during the block (${during.length})`);
-        assert.ok(
-          seen.every((x) => x.leaderIds.length === 1 && x.leaderIds[0] === s.leaderId),
-          `followers' leaderId never changed: ${JSON.stringify(seen.filter((x) => x.leaderIds[0] !== s.leaderId))}`,
-        );
+        if (socketRunsOnPage) {
+          const leaderIds = new Set(seen.flatMap((x) => x.leaderIds).filter((id) => id !== null));
+          assert.ok(
+            leaderIds.size <= 2 && leaderIds.has(s.leaderId),
+            `the followers followed the old leader, then one new one: ${JSON.stringify([...leaderIds])}`,
+          );
+        } else {
+          assert.ok(
+            seen.every((x) => x.leaderIds.length === 1 && x.leaderIds[0] === s.leaderId),
+            `followers' leaderId never changed: ${JSON.stringify(seen.filter((x) => x.leaderIds[0] !== s.leaderId))}`,
+          );
+        }
         assert.equal((await server.stats()).connections, 1);
         assert.deepEqual(errorsOf(s.tabs), []);
       },

@@ -100,12 +100,16 @@ impl Worker for Engine {
                     (Election::Auto | Election::Lease, _) => Backend::Lease,
                 };
                 let farewell = web::bus::farewell(&tab_id, &name);
+                let mut timing = Timing::with_leader_timeout(leader_timeout_ms);
+                if web::engine::socket_runs_on_page() {
+                    timing = timing.with_page_bound_socket();
+                }
                 let request = JoinRequest {
                     scope: name,
                     url,
                     protocols,
                     backend,
-                    timing: Timing::with_leader_timeout(leader_timeout_ms),
+                    timing,
                     grace_ms,
                     debug,
                 };
@@ -115,6 +119,7 @@ impl Worker for Engine {
                 scope.respond(instance, Reply::Farewell(farewell));
             }
             Request::Send(payload) => self.with_driver(|d| d.handle_send(instance, payload)),
+            Request::Pong => self.with_driver(|d| d.handle_page_answer(instance)),
             Request::Close(close) => {
                 self.with_driver(|d| d.handle_close(instance, close.code, close.reason))
             }
@@ -169,6 +174,10 @@ impl Instances<HandlerId, Payload> for Replies {
 
     fn ack(&mut self, to: HandlerId) {
         self.0.respond(to, Reply::Sent);
+    }
+
+    fn ping_page(&mut self, via: HandlerId) {
+        self.0.respond(via, Reply::Ping);
     }
 
     fn log(&mut self, tab: &str, scope: &str, line: &str) {

@@ -31,6 +31,8 @@ struct Knobs {
     partitions: bool,
     zombies: bool,
     server_faults: bool,
+    /// Pages get busy: the engine is Gecko.
+    busy_pages: bool,
     scopes: &'static [&'static str],
     rounds: usize,
     steps: usize,
@@ -41,6 +43,12 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
     let mut cfg = Config::new(backend);
     cfg.seed = seed;
     cfg.timing = Timing::with_leader_timeout(rng.range((300, 1200)));
+    // Gecko, in half the runs: a busy page stalls its worker's socket
+    // (`World::busy_page`), so a leader watches its page.
+    let page_bound = rng.chance(0.5);
+    if page_bound {
+        cfg.timing = cfg.timing.with_page_bound_socket();
+    }
     cfg.grace_ms = if rng.chance(0.3) {
         rng.range((1, 400))
     } else {
@@ -58,6 +66,7 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
         partitions: rng.chance(0.4),
         zombies: rng.chance(0.2),
         server_faults: rng.chance(0.3),
+        busy_pages: page_bound,
         scopes: if rng.chance(0.3) { &["a", "b"] } else { &["a"] },
         rounds: rng.range((2, 4)) as usize,
         steps: rng.range((30, 120)) as usize,
@@ -71,15 +80,16 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
 
 fn usable_tabs(w: &World) -> Vec<usize> {
     (0..w.tabs.len())
-        .filter(|&t| w.tabs[t].alive && !w.tabs[t].frozen)
+        .filter(|&t| w.tabs[t].alive && !w.tabs[t].frozen && w.now >= w.tabs[t].page_busy_until)
         .collect()
 }
 
-/// Instances that may act: live, on a running tab, not closing.
+/// Instances that may act: live, on a running tab whose page is free (a
+/// busy page runs no user code), not closing.
 fn usable_instances(w: &World, open_only: bool) -> Vec<InstanceId> {
     w.instances
         .iter()
-        .filter(|(_, i)| w.tabs[i.tab].alive && !w.tabs[i.tab].frozen && i.closing.is_none())
+        .filter(|(_, i)| usable_tabs(w).contains(&i.tab) && i.closing.is_none())
         .filter(|(_, i)| i.phase == Phase::Open || (!open_only && i.phase == Phase::Connecting))
         .map(|(&id, _)| id)
         .collect()
@@ -161,6 +171,11 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
             82..=83 if rng.chance(0.3) => {
                 w.add_tab();
             }
+            84..=86 if knobs.busy_pages => {
+                if let Some(tab) = rng.pick(&usable_tabs(w)) {
+                    w.busy_page(tab, rng.range((0, 2 * timeout)));
+                }
+            }
             _ => {}
         }
         let pause = if rng.chance(0.1) {
@@ -179,6 +194,8 @@ fn calm(w: &mut World, knobs: &Knobs) {
     for tab in 0..w.tabs.len() {
         w.thaw(tab);
     }
+    let busy_until = w.tabs.iter().map(|t| t.page_busy_until).max().unwrap_or(0);
+    w.run_for(busy_until.saturating_sub(w.now));
     let drop = std::mem::replace(&mut w.cfg.net.drop, 0.0);
     let zombie_instances: Vec<InstanceId> = w
         .instances

@@ -1125,3 +1125,181 @@ fn lease_leader_and_its_successor_leaving_together_hand_over_after_discovery() {
     );
     assert!(took < timing.leader_timeout_ms, "{took} ms");
 }
+
+// ------------------------------------------------------------ busy pages
+
+/// `count` tabs as `tabs_with_instances` makes them, in an engine that runs a
+/// worker's socket on its page's main thread (Gecko).
+fn page_bound_tabs(backend: Backend, count: usize) -> (World, Vec<InstanceId>) {
+    let mut w = world(backend, count);
+    w.cfg.timing = w.cfg.timing.with_page_bound_socket();
+    let mut instances = Vec::new();
+    for tab in 0..count {
+        instances.push(w.join(tab, "s"));
+        w.run_for(50);
+    }
+    settle(&mut w);
+    w.check_settled(&["s"]);
+    (w, instances)
+}
+
+/// The server pushes a message every 100 ms for `ms`; returns when each
+/// went out, by number.
+fn push_every_100_ms(w: &mut World, ms: u64) -> Vec<(u32, u64)> {
+    let mut pushed = Vec::new();
+    for _ in 0..ms / 100 {
+        pushed.push((w.server_broadcast("s"), w.now));
+        w.run_for(100);
+    }
+    pushed
+}
+
+/// An instance's opens and closes, without its messages.
+fn transitions(w: &World, instance: InstanceId) -> Vec<Event<Pl>> {
+    w.lifecycle(instance)
+        .into_iter()
+        .filter(|event| !matches!(event, Event::Message(_)))
+        .collect()
+}
+
+/// The server's messages an instance received, by number, in order.
+fn received(w: &World, instance: InstanceId) -> Vec<u32> {
+    w.instance(instance)
+        .received
+        .iter()
+        .map(|(_, seq)| *seq)
+        .collect()
+}
+
+/// Gecko: a busy page stalls its worker's socket. Its leader stops hearing
+/// its page answer, hands over once, and the other tabs are served by the
+/// new leader while the page is still busy: they miss only what the server
+/// sent before the new socket opened (as in any reconnection), and receive
+/// nothing twice, though the stalled socket delivers its backlog when the
+/// page is free. Their sends are held for the page's answer, so none
+/// reaches the server late, out of order, from the stalled socket.
+#[test]
+fn a_leader_whose_busy_page_stalls_its_socket_hands_over_once() {
+    for backend in BOTH {
+        let (mut w, instances) = page_bound_tabs(backend, 3);
+        let leader = w.leader("s").unwrap();
+        // A responsive page keeps its leader, however long.
+        push_every_100_ms(&mut w, 2000);
+        assert_eq!(w.leader("s"), Some(leader), "{backend:?}");
+        let start = w.now;
+        w.busy_page(leader, 3000);
+        // A follower sends every 100 ms too, while its instance is open: the
+        // server gets them in order and never twice (the world checks), and
+        // none the busy leader held waits in its stalled socket.
+        let sender = instances
+            .iter()
+            .copied()
+            .find(|&i| w.instance(i).tab != leader)
+            .unwrap();
+        let mut pushed = Vec::new();
+        let mut sent = Vec::new();
+        for _ in 0..30 {
+            pushed.push((w.server_broadcast("s"), w.now));
+            if w.instance(sender).is_open() {
+                sent.push((w.instance(sender).sent, w.now));
+                w.send(sender);
+            }
+            w.run_for(100);
+        }
+        settle(&mut w);
+        w.check_settled(&["s"]);
+        let new_leader = w.leader("s").unwrap();
+        assert_ne!(new_leader, leader, "{backend:?}");
+        let conns = w.server.conns.clone();
+        let new_conn = conns.iter().rposition(|c| c.tab == new_leader).unwrap();
+        let opened_at = conns[new_conn].opened_at.expect("the new socket opened");
+        let timing = w.cfg.timing;
+        let bound = timing.page_silence_ms.unwrap()
+            + timing.page_ping_ms().unwrap()
+            + w.cfg.takeover_bound()
+            + if backend == Backend::Lease {
+                timing.discovery_ms
+            } else {
+                0
+            };
+        assert!(
+            opened_at - start <= bound,
+            "{backend:?}: served again {} ms into the busy page (bound {bound})",
+            opened_at - start
+        );
+        for &i in &instances {
+            assert_eq!(
+                transitions(&w, i),
+                vec![open(), reconnect(), open()],
+                "{backend:?}: one leader change, for every instance"
+            );
+            if w.instance(i).tab == leader {
+                continue;
+            }
+            let got = received(&w, i);
+            assert!(
+                got.windows(2).all(|p| p[0] < p[1]),
+                "{backend:?}: in order, none twice: {got:?}"
+            );
+            let missed: Vec<u32> = pushed
+                .iter()
+                .filter(|(seq, _)| !got.contains(seq))
+                .map(|(seq, _)| *seq)
+                .collect();
+            assert!(
+                pushed
+                    .iter()
+                    .all(|(seq, at)| !missed.contains(seq) || *at < opened_at),
+                "{backend:?}: missed only what went out before the new socket opened: {missed:?}"
+            );
+            assert!(
+                missed.len() as u64 <= bound / 100 + 1,
+                "{backend:?}: missed {missed:?} of {}",
+                pushed.len()
+            );
+        }
+        let ups = w.server.ups_of(sender);
+        assert!(
+            sent.iter().all(|(seq, at)| ups.contains(seq) || *at < opened_at),
+            "{backend:?}: lost only sends made before the new socket opened: sent {sent:?}, server got {ups:?}"
+        );
+        assert!(
+            ups.len() >= sent.len() - (bound / 100 + 1) as usize,
+            "{backend:?}: {ups:?}"
+        );
+        w.check_traffic(&["s"], 3);
+    }
+}
+
+/// Where the socket does not depend on the page (Chromium, WebKit), a busy
+/// page never costs a leader change: the leader does not watch its page.
+#[test]
+fn a_leader_whose_socket_does_not_run_on_its_page_never_watches_it() {
+    for backend in BOTH {
+        let (mut w, instances) = tabs_with_instances(backend, 3);
+        let leader = w.leader("s").unwrap();
+        w.busy_page(leader, 3000);
+        push_every_100_ms(&mut w, 3000);
+        settle(&mut w);
+        assert_eq!(w.leader("s"), Some(leader), "{backend:?}");
+        for &i in &instances {
+            assert_eq!(transitions(&w, i), vec![open()], "{backend:?}");
+        }
+    }
+}
+
+/// A leader alone in its scope has no one to hand over to: it keeps the
+/// socket through a busy page.
+#[test]
+fn a_leader_alone_keeps_the_socket_through_a_busy_page() {
+    for backend in BOTH {
+        let (mut w, instances) = page_bound_tabs(backend, 1);
+        w.busy_page(0, 3000);
+        let pushed = push_every_100_ms(&mut w, 3000);
+        settle(&mut w);
+        assert_eq!(w.leader("s"), Some(0), "{backend:?}");
+        assert_eq!(transitions(&w, instances[0]), vec![open()], "{backend:?}");
+        let all: Vec<u32> = pushed.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(received(&w, instances[0]), all, "{backend:?}");
+    }
+}

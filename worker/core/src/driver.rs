@@ -162,6 +162,13 @@ where
         self.run();
     }
 
+    /// The page answered a ping through `instance`.
+    pub fn handle_page_answer(&mut self, instance: I) {
+        let now = self.clock.now();
+        self.tab.handle_page_answer(now, instance);
+        self.run();
+    }
+
     /// The clock's alarm went off.
     pub fn handle_timeout(&mut self) {
         let now = self.clock.now();
@@ -228,6 +235,7 @@ where
                 self.tickets.retain(|(s, _)| *s != scope);
                 self.locks.release(&scope);
             }
+            Output::PingPage { via } => self.instances.ping_page(via),
             Output::Log { scope, line } => self.instances.log(self.tab.id(), &scope, &line),
         }
     }

@@ -64,6 +64,12 @@ pub struct Timing {
     /// page that navigates away with 1001 before the page's `pagehide`, and
     /// the farewell posted there must win, so that the others hand over.
     pub going_away_hold_ms: u64,
+    /// Where the engine runs a worker's socket on its page's main thread
+    /// (Gecko), how long a leader's page may leave its worker's pings
+    /// unanswered before the leader hands the socket to another tab: a busy
+    /// page stalls the socket, and every follower with it. `None` where the
+    /// socket does not depend on the page (a busy page then costs nothing).
+    pub page_silence_ms: Option<u64>,
 }
 
 impl Timing {
@@ -82,7 +88,25 @@ impl Timing {
             // is room for a loaded machine. Shorter than the timeout, as the
             // leader is silent meanwhile.
             going_away_hold_ms: 300.min(leader_timeout_ms / 2),
+            page_silence_ms: None,
         }
+    }
+
+    /// These timings, for an engine that runs a worker's socket on its
+    /// page's main thread: a leader whose page is busy for longer than a
+    /// long task hands over, well before the followers would notice.
+    pub fn with_page_bound_socket(self) -> Self {
+        Timing {
+            // A third of what followers would tolerate, and more than the
+            // longest task a responsive page runs (see README, Engines).
+            page_silence_ms: Some(300.min(self.leader_timeout_ms / 3)),
+            ..self
+        }
+    }
+
+    /// How often a leader watching its page pings it.
+    pub fn page_ping_ms(&self) -> Option<u64> {
+        self.page_silence_ms.map(|silence| (silence / 3).max(10))
     }
 }
 
@@ -243,6 +267,13 @@ pub enum Output<I, P> {
     ReleaseLock {
         /// The scope.
         scope: String,
+    },
+    /// Ask the page of this instance to answer (see
+    /// [`Timing::page_silence_ms`]); the answer comes to
+    /// [`Tab::handle_page_answer`].
+    PingPage {
+        /// An instance of the page.
+        via: I,
     },
     /// A line for the debug log.
     Log {

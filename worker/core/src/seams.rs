@@ -105,6 +105,8 @@ pub trait Instances<I, P> {
     fn deliver(&mut self, to: I, event: Event<P>);
     /// One `send()` of the instance has left the tab.
     fn ack(&mut self, to: I);
+    /// Asks the page of an instance to answer, through that instance.
+    fn ping_page(&mut self, via: I);
     /// A line for the debug log of a scope.
     fn log(&mut self, tab: &str, scope: &str, line: &str);
 }

@@ -182,6 +182,11 @@ where
         self.with_scope(now, scope, |scope, ctx| scope.lock_lost(ctx));
     }
 
+    /// The page answered a ping of the scope of `instance`.
+    pub fn handle_page_answer(&mut self, now: u64, instance: I) {
+        self.with_instance(now, instance, |scope, ctx| scope.page_answered(ctx));
+    }
+
     /// Time passed: heartbeats, timeouts, the grace period.
     pub fn handle_timeout(&mut self, now: u64) {
         let (due, kept): (Vec<_>, Vec<_>) =

@@ -3,5 +3,6 @@
 
 pub mod bus;
 pub mod clock;
+pub mod engine;
 pub mod locks;
 pub mod socket;

@@ -48,6 +48,8 @@ pub(super) enum Cause {
     },
     Socket(SocketId),
     Lock,
+    /// The page answered a ping.
+    Page,
 }
 
 pub(super) fn body_name<P>(body: &Body<P>) -> &'static str {
@@ -162,7 +164,8 @@ impl World {
                         closing: false,
                     },
                 );
-                let at = self.now + self.rng.range(self.cfg.net.socket_latency);
+                let at = self.now.max(self.tabs[tab].page_busy_until)
+                    + self.rng.range(self.cfg.net.socket_latency);
                 self.schedule(at, Ev::Server(ServerEv::Accept(conn)));
             }
             Call::OpenRefused { socket, url } => {
@@ -236,6 +239,10 @@ impl World {
                         }
                     }
                     (Cause::User, _) => {}
+                    // Sends held until the page answered (Gecko: see the
+                    // core's scope/page.rs), the tab's own and relayed ones,
+                    // or until its last instance left (a timeout sees it).
+                    (Cause::Page | Cause::Timeout, _) => {}
                     _ => self.fail(format!("{id} transmits on {cause:?}")),
                 }
                 self.note(format!("[{id}] TRANSMIT {payload:?} on {}", socket.0));
@@ -255,6 +262,7 @@ impl World {
                         "{id} transmits while another tab leads with its epoch {epoch:?}"
                     ));
                 }
+                self.wait_for_page(tab, conn);
                 let at = self.socket_arrival(conn, false);
                 self.schedule(
                     at,
@@ -293,6 +301,7 @@ impl World {
                     SockState::Open => {
                         self.tabs[tab].sockets.get_mut(&socket).unwrap().state = SockState::Closing;
                         if self.server.conns[conn].state == ConnState::Open {
+                            self.wait_for_page(tab, conn);
                             let at = self.socket_arrival(conn, false);
                             self.schedule(
                                 at,
@@ -302,6 +311,15 @@ impl World {
                     }
                     SockState::Closing | SockState::Closed => {}
                 }
+            }
+            Call::PingPage { via } => {
+                if self.instances.get(&via).is_none_or(|i| i.tab != tab) {
+                    self.fail(format!(
+                        "{id} pings its page through #{via}, not one of its instances"
+                    ));
+                }
+                // A page and its worker are a message apart.
+                self.schedule(self.now + 1, Ev::Tab(tab, Input::PageAnswer(via)));
             }
             Call::Ack { to } => {
                 if self.instances.get(&to).is_none_or(|i| i.tab != tab) {
@@ -364,6 +382,14 @@ impl World {
                 self.lock_release(tab, &scope);
             }
         }
+    }
+
+    /// What a tab's socket sends leaves after its busy page is free (see
+    /// [`World::busy_page`]).
+    fn wait_for_page(&mut self, tab: usize, conn: usize) {
+        let until = self.tabs[tab].page_busy_until;
+        let up = &mut self.server.conns[conn].up_last;
+        *up = (*up).max(until);
     }
 
     // ------------------------------------------------------------ bus

@@ -11,7 +11,7 @@ use super::browser::{body_name, short, Cause, SockState};
 use super::seams::Wire;
 use super::server::ServerEv;
 use super::world::World;
-use super::Pl;
+use super::{InstanceId, Pl};
 
 /// What a tab's worker is fed.
 #[derive(Debug, Clone)]
@@ -34,6 +34,23 @@ pub enum Input {
         scope: String,
         request: u64,
     },
+    /// The page answered a ping through this instance.
+    PageAnswer(InstanceId),
+}
+
+impl Input {
+    /// What reaches a worker through its page's main thread where the engine
+    /// runs the worker's socket there (Gecko): held while the page is busy.
+    fn through_page(&self) -> bool {
+        matches!(
+            self,
+            Input::PageAnswer(_)
+                | Input::SocketOpen(_)
+                | Input::SocketMessage(..)
+                | Input::SocketError(_)
+                | Input::SocketClosed(..)
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -41,6 +58,8 @@ pub(super) enum Ev {
     Tab(usize, Input),
     Server(ServerEv),
     Thaw(usize),
+    /// A tab's busy page may be free (see `World::busy_page`).
+    PageFree(usize),
 }
 
 pub(super) struct Queued {
@@ -169,19 +188,24 @@ impl World {
                     Ev::Tab(tab, input) => self.input(tab, input),
                     Ev::Server(ev) => self.server_event(ev),
                     Ev::Thaw(tab) => self.thaw(tab),
+                    Ev::PageFree(tab) => self.page_free(tab),
                 }
             }
         }
         self.check_takeovers();
     }
 
-    fn input(&mut self, tab: usize, input: Input) {
+    pub(super) fn input(&mut self, tab: usize, input: Input) {
         let t = &mut self.tabs[tab];
         if !t.alive {
             return;
         }
         if t.frozen {
             t.backlog.push_back(input);
+            return;
+        }
+        if input.through_page() && (self.now < t.page_busy_until || !t.page_backlog.is_empty()) {
+            t.page_backlog.push_back(input);
             return;
         }
         self.apply(tab, input);
@@ -301,6 +325,10 @@ impl World {
                 self.drive(tab, Cause::Lock, |d| {
                     d.handle_lock(&scope, request, LockEvent::Acquired)
                 });
+            }
+            Input::PageAnswer(via) => {
+                self.seen(tab, || Input::PageAnswer(via));
+                self.drive(tab, Cause::Page, |d| d.handle_page_answer(via));
             }
             Input::LockLost { scope, request } => {
                 self.tabs[tab].lost_pending.remove(&scope);

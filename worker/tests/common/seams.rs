@@ -55,6 +55,9 @@ pub enum Call {
     Ack {
         to: InstanceId,
     },
+    PingPage {
+        via: InstanceId,
+    },
     Deliver {
         to: InstanceId,
         event: Event<Pl>,
@@ -192,6 +195,10 @@ impl Instances<InstanceId, Pl> for SimInstances {
 
     fn ack(&mut self, to: InstanceId) {
         self.0.borrow_mut().push_back(Call::Ack { to });
+    }
+
+    fn ping_page(&mut self, via: InstanceId) {
+        self.0.borrow_mut().push_back(Call::PingPage { via });
     }
 
     fn log(&mut self, _tab: &str, scope: &str, line: &str) {

@@ -38,6 +38,10 @@ pub struct SimTab {
     pub(super) calls: Calls,
     pub alive: bool,
     pub frozen: bool,
+    /// Until when the tab's page is busy: see [`World::busy_page`].
+    pub page_busy_until: u64,
+    /// What waits for the busy page, in order.
+    pub(super) page_backlog: VecDeque<Input>,
     pub(super) backlog: VecDeque<Input>,
     /// Open bus channels per scope, with their generation.
     pub(super) bus: HashMap<String, u64>,
@@ -181,6 +185,8 @@ impl World {
             calls,
             alive: true,
             frozen: false,
+            page_busy_until: 0,
+            page_backlog: VecDeque::new(),
             backlog: VecDeque::new(),
             bus: HashMap::new(),
             bus_generation: 0,
@@ -401,6 +407,36 @@ impl World {
         self.schedule(self.now + ms, Ev::Thaw(tab));
     }
 
+    /// The tab's page is busy for `ms` (its main thread runs a long task), in
+    /// an engine that runs a worker's socket on its page's main thread
+    /// (Gecko): the worker runs on, but its socket's events and the page's
+    /// answers wait until the page is free, and so do its socket's sends.
+    pub fn busy_page(&mut self, tab: usize, ms: u64) {
+        self.note(format!("[{}] PAGE BUSY for {ms} ms", self.tabs[tab].id));
+        self.void_all_takeovers();
+        let until = self.tabs[tab].page_busy_until.max(self.now + ms);
+        self.tabs[tab].page_busy_until = until;
+        self.schedule(until, Ev::PageFree(tab));
+    }
+
+    /// The page is free, unless it was made busy for longer since: what
+    /// waited for it goes on, in order.
+    pub(super) fn page_free(&mut self, tab: usize) {
+        if self.now < self.tabs[tab].page_busy_until {
+            return;
+        }
+        while let Some(input) = self.tabs[tab].page_backlog.pop_front() {
+            if !self.tabs[tab].alive {
+                return;
+            }
+            if self.tabs[tab].frozen {
+                self.tabs[tab].backlog.push_back(input);
+            } else {
+                self.apply(tab, input);
+            }
+        }
+    }
+
     /// The tab runs again: what queued up is processed now, in order.
     pub fn thaw(&mut self, tab: usize) {
         if !self.tabs[tab].alive || !self.tabs[tab].frozen {
@@ -414,7 +450,7 @@ impl World {
         self.tabs[tab].frozen = false;
         self.unsettled();
         while let Some(input) = self.tabs[tab].backlog.pop_front() {
-            self.apply(tab, input);
+            self.input(tab, input);
             if !self.tabs[tab].alive {
                 return;
             }
@@ -462,7 +498,10 @@ impl World {
         self.now < self.settling_until
             || !self.cuts.is_empty()
             || self.cfg.net.drop > 0.0
-            || self.tabs.iter().any(|t| t.frozen)
+            || self
+                .tabs
+                .iter()
+                .any(|t| t.frozen || self.now < t.page_busy_until)
             || self.tabs.iter().any(|t| !t.zombie.is_empty() && t.alive)
     }
 

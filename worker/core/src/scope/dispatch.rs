@@ -182,7 +182,7 @@ where
                     self.leading() && epoch == self.epoch() && leader == ctx.me,
                     self.socket(),
                 ) {
-                    ctx.out.push_back(Output::Transmit { socket, payload });
+                    self.transmit(ctx, socket, payload);
                 }
             }
             Body::In(payload) => {

@@ -192,6 +192,7 @@ where
             socket: Some(socket),
             superseded,
             going_away: None,
+            page: self.timing.page_silence_ms.map(|_| PageWatch::new(ctx.now)),
         });
         self.log(ctx, format!("leads with epoch {epoch} ({why})"));
         self.report(ctx);

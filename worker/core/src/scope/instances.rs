@@ -62,7 +62,7 @@ where
         }
         if self.leading() {
             if let Some(socket) = self.socket() {
-                ctx.out.push_back(Output::Transmit { socket, payload });
+                self.transmit(ctx, socket, payload);
             }
         } else if let Some((leader, epoch)) = self.leader.clone() {
             self.broadcast(ctx, epoch, Body::Out { leader, payload });

@@ -19,14 +19,18 @@
 //!
 //! This module holds the scope's state, its timers and its end; `election`
 //! decides who leads, `instances` keeps the instances and tells them what
-//! happened, `dispatch` routes socket and bus inputs to both.
+//! happened, `dispatch` routes socket and bus inputs to both, and `page`
+//! watches a leader's page where its socket depends on it.
 
 mod dispatch;
 mod election;
 mod instances;
+mod page;
 
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
+
+use page::PageWatch;
 
 use super::{
     Backend, Body, BusMessage, CloseInfo, Event, JoinRequest, Leadership, Output, SharedState,
@@ -78,20 +82,20 @@ struct Candidacy {
 
 /// What a tab is in a scope. Each role resets with it what only it has.
 #[derive(Debug)]
-enum Role {
+enum Role<P> {
     /// Follows the accepted leader, or waits for one.
     Follower,
     /// Lease: claimed leadership; leads if the claim stands until `until`.
     Candidate(Candidacy),
     /// Holds the socket.
-    Leader(Leading),
+    Leader(Leading<P>),
     /// The scope ended in this tab: nothing more happens.
     Ended,
 }
 
 /// What a leader has.
 #[derive(Debug)]
-struct Leading {
+struct Leading<P> {
     /// The socket, until it closes or this tab closes it.
     socket: Option<SocketId>,
     /// The leader followed when this tab took over.
@@ -100,6 +104,9 @@ struct Leading {
     /// time given, unless this tab's page is going away first (see
     /// `Timing::going_away_hold_ms`).
     going_away: Option<(CloseInfo, u64)>,
+    /// The leader's watch on its page, where its socket depends on the page
+    /// (see `Timing::page_silence_ms`).
+    page: Option<PageWatch<P>>,
 }
 
 /// `(epoch, tab)` of `a` outranks that of `b`: a later epoch, or the lower id.
@@ -121,7 +128,7 @@ pub(crate) struct Scope<I, P> {
     /// The accepted leader, this tab included when it leads.
     leader: Option<(TabId, u64)>,
     /// What this tab is in the scope, with what only that role has.
-    role: Role,
+    role: Role<P>,
     /// The highest epoch seen on the bus or held.
     max_epoch: u64,
     /// The shared connection's state as this tab knows it.
@@ -257,9 +264,12 @@ where
         if let Some(first) = self.peers.values().map(|peer| peer.heard_at + expiry).min() {
             next = next.min(first);
         }
-        if self.leading() {
+        if let Role::Leader(leading) = &self.role {
             if let Some(since) = self.idle_since {
                 next = next.min(since + self.grace_ms);
+            }
+            if let Some(watch) = &leading.page {
+                next = next.min(watch.next_ping_at);
             }
             return Some(next);
         }
@@ -330,6 +340,9 @@ where
             return;
         }
         if self.leading() {
+            if self.watch_page(ctx) {
+                return;
+            }
             if now >= self.next_beat_at {
                 self.heartbeat(ctx);
             }

@@ -1,0 +1,150 @@
+//! A leader's watch on its page, where the engine runs the worker's socket on
+//! the page's main thread (Gecko; see `Timing::page_silence_ms`). There a
+//! busy page stalls the socket: what the worker hands it waits for the page,
+//! and would reach the server after what a new leader sends meanwhile.
+//!
+//! So such a leader pings its page through one of its instances, and:
+//! - hands the socket no send before the page has answered a ping sent after
+//!   it: a send then never waits in a stalled socket (save one handed over
+//!   in the instant between the page's answer and its next long task);
+//! - hands over if the page has not answered for too long while another tab
+//!   could lead: it steps down, gives the lock back and says so, and the next
+//!   tab leads at once. The sends it held are dropped with its socket: every
+//!   instance sees the leader change as an abnormal closure (1006), after
+//!   which a native socket, too, may have lost what was sent before it.
+//!
+//! A leader tab without instances cannot ask its page: it watches nothing
+//! and hands the socket every send at once (see `watch_page`).
+
+use super::*;
+
+/// When a leader's page last answered, what waits for its next answer, and
+/// when to ping it next.
+#[derive(Debug)]
+pub(super) struct PageWatch<P> {
+    heard_at: u64,
+    pub(super) next_ping_at: u64,
+    /// Sends for the socket, in order, held until the page answers.
+    held: Vec<(SocketId, P)>,
+    /// A ping went out since the first held send.
+    pinged: bool,
+}
+
+impl<P> PageWatch<P> {
+    pub(super) fn new(now: u64) -> Self {
+        PageWatch {
+            heard_at: now,
+            next_ping_at: now,
+            held: Vec::new(),
+            pinged: false,
+        }
+    }
+}
+
+impl<I, P> Scope<I, P>
+where
+    I: Copy + Eq,
+    P: Clone,
+{
+    /// Puts a send on the leader's socket, or holds it for the page's answer.
+    pub(super) fn transmit(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, payload: P) {
+        let via = self.instances.first().map(|joined| joined.id);
+        match (&mut self.role, via) {
+            (
+                Role::Leader(Leading {
+                    page: Some(watch), ..
+                }),
+                Some(via),
+            ) => {
+                watch.held.push((socket, payload));
+                if !watch.pinged {
+                    watch.pinged = true;
+                    ctx.out.push_back(Output::PingPage { via });
+                }
+            }
+            // No watch, or no instance to ask the page through (see `watch_page`).
+            _ => {
+                self.release_held(ctx);
+                ctx.out.push_back(Output::Transmit { socket, payload });
+            }
+        }
+    }
+
+    /// Pings the page when due, and hands over if it has been silent too
+    /// long while another tab could lead. Returns whether it stepped down.
+    pub(super) fn watch_page(&mut self, ctx: &mut Ctx<I, P>) -> bool {
+        let (Some(silence), Some(ping)) = (self.timing.page_silence_ms, self.timing.page_ping_ms())
+        else {
+            return false;
+        };
+        let via = self.instances.first().map(|joined| joined.id);
+        let Role::Leader(Leading {
+            page: Some(watch), ..
+        }) = &mut self.role
+        else {
+            return false;
+        };
+        let Some(via) = via else {
+            // A leader tab without instances cannot ask its page: it keeps
+            // the socket, as where the socket does not depend on the page,
+            // and never hands over for a busy page, so that no send it put
+            // on a stalled socket reaches the server after a successor's.
+            watch.heard_at = ctx.now;
+            watch.next_ping_at = ctx.now + ping;
+            self.release_held(ctx);
+            return false;
+        };
+        let silent_for = ctx.now.saturating_sub(watch.heard_at);
+        if silent_for > silence && !self.peers.is_empty() {
+            let dropped = watch.held.len();
+            self.step_down(
+                ctx,
+                format!(
+                    "its page has not answered for {silent_for} ms: another tab takes the socket \
+                     ({dropped} sends dropped)"
+                ),
+            );
+            if self.lock == LockState::Held {
+                // Replacing the request gives the held lock back.
+                self.request_lock(ctx, false);
+            }
+            self.announce(ctx);
+            return true;
+        }
+        if ctx.now >= watch.next_ping_at {
+            watch.next_ping_at = ctx.now + ping;
+            watch.pinged = true;
+            ctx.out.push_back(Output::PingPage { via });
+        }
+        false
+    }
+
+    /// The page answered a ping: the sends held for it go to the socket.
+    pub fn page_answered(&mut self, ctx: &mut Ctx<I, P>) {
+        if let Role::Leader(Leading {
+            page: Some(watch), ..
+        }) = &mut self.role
+        {
+            watch.heard_at = ctx.now;
+        }
+        self.release_held(ctx);
+    }
+
+    /// Hands the socket the sends held for the page, in order.
+    fn release_held(&mut self, ctx: &mut Ctx<I, P>) {
+        if let Role::Leader(Leading {
+            page: Some(watch),
+            socket: current,
+            ..
+        }) = &mut self.role
+        {
+            watch.pinged = false;
+            for (socket, payload) in watch.held.drain(..) {
+                // Sends for a socket that closed meanwhile went with it.
+                if Some(socket) == *current {
+                    ctx.out.push_back(Output::Transmit { socket, payload });
+                }
+            }
+        }
+    }
+}

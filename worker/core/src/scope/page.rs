@@ -4,9 +4,10 @@
 //! and would reach the server after what a new leader sends meanwhile.
 //!
 //! So such a leader pings its page through one of its instances, and:
-//! - hands the socket no send before the page has answered a ping sent after
-//!   it: a send then never waits in a stalled socket (save one handed over
-//!   in the instant between the page's answer and its next long task);
+//! - holds every send until the page's next answer to a ping (one goes out
+//!   with the first held send, unless one is on its way): a send then waits
+//!   in a stalled socket only if the page's long task began within a round
+//!   trip of that answer;
 //! - hands over if the page has not answered for too long while another tab
 //!   could lead: it steps down, gives the lock back and says so, and the next
 //!   tab leads at once. The sends it held are dropped with its socket: every
@@ -26,7 +27,7 @@ pub(super) struct PageWatch<P> {
     pub(super) next_ping_at: u64,
     /// Sends for the socket, in order, held until the page answers.
     held: Vec<(SocketId, P)>,
-    /// A ping went out since the first held send.
+    /// A ping is on its way, unanswered.
     pinged: bool,
 }
 

@@ -47,7 +47,12 @@ fn reconnect() -> Event<Pl> {
 
 /// `count` tabs with one instance each in scope "s", settled.
 fn tabs_with_instances(backend: Backend, count: usize) -> (World, Vec<InstanceId>) {
-    let mut w = world(backend, count);
+    with_instances(world(backend, count))
+}
+
+/// One instance in scope "s" for each tab of `w`, settled.
+fn with_instances(mut w: World) -> (World, Vec<InstanceId>) {
+    let count = w.tabs.len();
     let mut instances = Vec::new();
     for tab in 0..count {
         instances.push(w.join(tab, "s"));
@@ -1133,14 +1138,7 @@ fn lease_leader_and_its_successor_leaving_together_hand_over_after_discovery() {
 fn page_bound_tabs(backend: Backend, count: usize) -> (World, Vec<InstanceId>) {
     let mut w = world(backend, count);
     w.cfg.timing = w.cfg.timing.with_page_bound_socket();
-    let mut instances = Vec::new();
-    for tab in 0..count {
-        instances.push(w.join(tab, "s"));
-        w.run_for(50);
-    }
-    settle(&mut w);
-    w.check_settled(&["s"]);
-    (w, instances)
+    with_instances(w)
 }
 
 /// The server pushes a message every 100 ms for `ms`; returns when each

@@ -1301,3 +1301,23 @@ fn a_leader_alone_keeps_the_socket_through_a_busy_page() {
         assert_eq!(received(&w, instances[0]), all, "{backend:?}");
     }
 }
+
+/// A send held for the page's answer still goes before the close the
+/// application asks for right after it, as a native socket's would: the
+/// server gets the message, then the client's close frame.
+#[test]
+fn a_send_held_for_the_page_goes_before_the_applications_close() {
+    for backend in BOTH {
+        let (mut w, instances) = page_bound_tabs(backend, 1);
+        let only = instances[0];
+        assert!(w.send(only), "{backend:?}");
+        w.close(only, Some(4000), "client");
+        settle(&mut w);
+        assert_eq!(w.server.ups_of(only), vec![0], "{backend:?}");
+        assert_eq!(
+            w.server.client_closes,
+            vec![(0, Some(4000), "client".to_owned())],
+            "{backend:?}"
+        );
+    }
+}

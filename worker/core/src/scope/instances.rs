@@ -88,6 +88,7 @@ where
                 ctx,
                 "last instance anywhere closed: closing the socket".to_owned(),
             );
+            self.release_held(ctx);
             ctx.out.push_back(Output::CloseSocket {
                 socket,
                 code,
@@ -217,6 +218,7 @@ where
                 ctx,
                 "no instance left anywhere: closing the socket".to_owned(),
             );
+            self.release_held(ctx);
             if let Some(socket) = self.take_socket() {
                 let (code, reason) = self.last_close.clone().unwrap_or((None, String::new()));
                 ctx.out.push_back(Output::CloseSocket {

@@ -14,6 +14,9 @@
 //!   instance sees the leader change as an abnormal closure (1006), after
 //!   which a native socket, too, may have lost what was sent before it.
 //!
+//! When the application closes the socket, the sends held go first, as a
+//! native socket's would.
+//!
 //! A leader tab without instances cannot ask its page: it watches nothing
 //! and hands the socket every send at once (see `watch_page`).
 
@@ -131,8 +134,10 @@ where
         self.release_held(ctx);
     }
 
-    /// Hands the socket the sends held for the page, in order.
-    fn release_held(&mut self, ctx: &mut Ctx<I, P>) {
+    /// Hands the socket the sends held for the page, in order. Also before
+    /// the socket closes for the application: a native socket sends what it
+    /// was given before its close frame, busy page or not.
+    pub(super) fn release_held(&mut self, ctx: &mut Ctx<I, P>) {
         if let Role::Leader(Leading {
             page: Some(watch),
             socket: current,

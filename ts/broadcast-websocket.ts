@@ -150,6 +150,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   #epoch = 0;
   #backend: Backend | null = null;
   #tabs = 0;
+  #sendsInDoubt = 0;
   /** Set while a leader change's close event is dispatched: close() then ends the instance for good. */
   #reconnecting = false;
   #link: Link | undefined;
@@ -380,6 +381,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       epoch: this.#epoch,
       backend: this.#backend,
       tabs: this.#tabs,
+      sendsInDoubt: this.#sendsInDoubt,
       readyState: this.#readyState,
       bufferedAmount: this.bufferedAmount,
     };
@@ -425,7 +427,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     } else if ('leadership' in reply) {
       // The first reply: the worker runs. It sets the instance's starting
       // point; only later changes are a leaderchange.
-      const { leaderId, epoch, backend, tabs } = reply.leadership;
+      const { leaderId, epoch, backend, tabs, sendsInDoubt } = reply.leadership;
       const first = this.#backend === null;
       this.#stopWatchdog();
       const wasLeader = this.#isLeader();
@@ -433,6 +435,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       this.#epoch = epoch;
       this.#backend = backend;
       this.#tabs = tabs;
+      this.#sendsInDoubt = sendsInDoubt;
       if (!first && this.#isLeader() !== wasLeader) this.dispatchEvent(new Event('leaderchange'));
     } else if ('open' in reply) {
       if (this.#readyState !== CONNECTING) return;

@@ -109,6 +109,14 @@ pub struct Status {
     pub backend: Option<Backend>,
     /// Tabs with live instances in the scope, as the leader last reported.
     pub tabs: u32,
+    /// How many sends of this tab (all its instances of the scope) are in
+    /// doubt: the leader they went through vanished (its tab crashed, or its
+    /// page went away) before it said whether it passed them to the server.
+    /// Each may or may not have arrived, as after a native socket's abnormal
+    /// closure; every instance saw that leader change as a `close` (1006).
+    /// A leader that steps down says which it passed on, and the others go
+    /// again through the next leader: those are never in doubt.
+    pub sends_in_doubt: u32,
     /// The instance's `readyState`.
     pub ready_state: u16,
     /// The instance's `bufferedAmount`.

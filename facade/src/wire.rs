@@ -141,6 +141,8 @@ pub struct Leadership {
     pub backend: Backend,
     /// Tabs with live instances in the scope.
     pub tabs: u32,
+    /// This tab's sends in doubt so far (see `Status::sends_in_doubt`).
+    pub sends_in_doubt: u32,
 }
 
 /// The socket opened.

@@ -23,6 +23,9 @@ export function wrapPage(page) {
     ...frameOf(page),
     native: page,
     goto: (url) => page.goto(url).then(() => {}),
+    // Asked of the page (history.back()), which works here whether or not the previous document
+    // comes back from the back/forward cache.
+    back: () => page.evaluate(() => setTimeout(() => history.back())).then(() => {}),
     frame(name) {
       const frame = page.frame({ name });
       return frame ? frameOf(frame) : null;

@@ -29,6 +29,9 @@ function wrapPage(page) {
     ...frameOf(page),
     native: page,
     goto: (url) => page.goto(url).then(() => {}),
+    // Asked of the page (history.back()), which works here whether or not the previous document
+    // comes back from the back/forward cache.
+    back: () => page.evaluate(() => setTimeout(() => history.back())).then(() => {}),
     async frame(name) {
       if (!frames.has(name)) {
         for (const frame of page.frames()) {

@@ -215,6 +215,14 @@ function wrapPage(session, handle, { onClose }) {
       // Installs the error hook at once.
       await evaluateIn(null)(() => {});
     },
+    // WebDriver's Back, which returns once the previous document is current: a script that runs
+    // while the page navigates (history.back() from the page, then polling) may never return here.
+    async back() {
+      await session.exclusive(async () => {
+        await session.focus(handle);
+        await session.request('POST', '/back', {});
+      });
+    },
     async frame(name) {
       const found = await evaluateIn(null)((n) => !!document.querySelector(`iframe[name="${n}"]`), name);
       return found ? frameOf(name) : null;

@@ -3,6 +3,7 @@
 // reordered message, no leader change, no page error). Run for both election backends.
 // Library-only (skipped under BWS_E2E_CLASS=native).
 /* global mt -- page global (tests/pages/multitab/multitab.js), used inside evaluate callbacks */
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
@@ -24,7 +25,7 @@ after(() => stopServerAndBrowser({ server, browser }));
 
 /**
  * Channel names to spam. ASSUMPTION, not part of the public contract: the library's channel is named
- * `bws:` + protocol version + scope. At the time of writing the worker uses `bws:v1:<scope>`
+ * `bws:` + protocol version + scope. At the time of writing the worker uses `bws:v2:<scope>`
  * (worker/src/web/bus.rs; a well-formed message posted there does reach the tabs); the other
  * variants keep the junk on target if the channel is renamed or re-versioned. Confirm with the
  * library when either changes.
@@ -40,8 +41,15 @@ function channelNames(scope) {
   return names;
 }
 
-/** Posts `rounds` rounds of every junk shape on every name; runs in the page. */
-async function postJunk([names, rounds]) {
+/** The bus protocol version (worker/core/src/bus.rs): malformed messages of this version get past the version check. */
+const BUS_VERSION = Number(
+  /pub const PROTOCOL_VERSION: u32 = (\d+);/.exec(
+    readFileSync(new URL('../../worker/core/src/bus.rs', import.meta.url), 'utf8'),
+  )[1],
+);
+
+/** Posts `rounds` rounds of every junk shape on every name, protocol-shaped ones in version `v`; runs in the page. */
+async function postJunk([names, rounds, v]) {
   const channels = names.map((n) => new BroadcastChannel(n));
   const deep = (n) => (n === 0 ? { v: 999 } : { body: deep(n - 1) });
   const garbage = [undefined, null, true, 0, -1, NaN, 1e308, -0, 'x', '', '{"v":1}', 'bws', {}, [], [1, [2, [3]]]];
@@ -66,20 +74,24 @@ async function postJunk([names, rounds]) {
     { v: 999, from: 'junk-tab', epoch: 1e9, body: 'Claim' },
     { v: 999, from: 'junk-tab', epoch: 1, body: { Closed: { code: 4000, reason: 'junk', was_clean: true } } },
     { v: '1', from: 'junk-tab', epoch: 1, body: 'Hello' },
-    { v: 1, from: 42, epoch: 'NaN', body: 'Claim' },
-    { v: 1, from: 'junk-tab', epoch: -1, body: { Closed: 'nope' } },
-    { v: 1, from: 'junk-tab', epoch: 1.5, body: { Heartbeat: { state: 7, tabs: -3 } } },
-    { v: 1, from: null, epoch: null, body: null },
-    { v: 1, from: {}, epoch: [], body: [] },
-    { v: 1, body: { In: {} } },
-    { v: 1, body: { Out: 5 } },
-    { v: 1, from: 'junk-tab', epoch: 1, body: 'NotAVariant' },
-    { v: 1, from: 'junk-tab', epoch: 1, body: { Unknown: 1, Claim: null } },
-    { v: 1, from: 'junk-tab' },
-    { v: 1 },
+    { v, from: 42, epoch: 'NaN', body: 'Claim' },
+    { v, from: 'junk-tab', epoch: -1, body: { Closed: 'nope' } },
+    { v, from: 'junk-tab', epoch: 1.5, body: { Heartbeat: { state: 7, tabs: -3 } } },
+    { v, from: null, epoch: null, body: null },
+    { v, from: {}, epoch: [], body: [] },
+    { v, body: { In: {} } },
+    { v, body: { Out: 5 } },
+    { v, from: 'junk-tab', epoch: 1, body: { Out: { leader: 'junk-tab', seq: -1, payload: 7 } } },
+    { v, from: 'junk-tab', epoch: 1, body: { Refused: { handed: [['junk-tab', 'x'], 5] } } },
+    { v, from: 'junk-tab', epoch: 1e9, body: { Refused: { handed: [] } } },
+    { v, from: 'junk-tab', epoch: 1, body: { Heartbeat: { state: 'Connecting', tabs: 1, handed: 'all' } } },
+    { v, from: 'junk-tab', epoch: 1, body: 'NotAVariant' },
+    { v, from: 'junk-tab', epoch: 1, body: { Unknown: 1, Claim: null } },
+    { v, from: 'junk-tab' },
+    { v },
     { v: 0 },
     { v: 999 },
-    [{ v: 1 }, { v: 1, body: 'Claim' }],
+    [{ v }, { v, body: 'Claim' }],
     ...keys.map((k, n) => ({ [k]: garbage[n % garbage.length], v: garbage[(n + 3) % garbage.length] })),
     Object.fromEntries(keys.map((k, n) => [k, garbage[(n * 7) % garbage.length]])),
   ];
@@ -115,7 +127,7 @@ for (const b of BACKENDS) {
       await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
 
       const N = 100;
-      const junk = spammer.evaluate(postJunk, [channelNames(scope), 10]);
+      const junk = spammer.evaluate(postJunk, [channelNames(scope), 10, BUS_VERSION]);
       const sending = tabs.map((tab, k) => tab.evaluate(([p, n]) => mt.sendSeq(0, p, n, 2), [`j${k}:`, N]));
       const broadcasts = [];
       for (let m = 0; m < 20; m++) {

@@ -184,7 +184,7 @@ describe('back/forward cache: restoring a page, against a native WebSocket', () 
       [kind, url],
     );
     await tab.page.goto(new URL('/tests/pages/blank.html?away', statics.origin).href);
-    await tab.evaluate(() => setTimeout(() => history.back()));
+    await tab.page.back();
     await tab.waitForFunction(
       () => !location.search && document.readyState === 'complete' && window.mt,
       undefined,

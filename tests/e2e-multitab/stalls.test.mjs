@@ -87,7 +87,7 @@ async function sharedTabs(t, b, name) {
   const leader = tabs[agreed.leaderTab];
   const followers = tabs.filter((tab) => tab !== leader);
   await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
-  return { tabs, leader, followers, ...agreed };
+  return { ctx, tabs, leader, followers, ...agreed };
 }
 
 /** Samples the followers' leaderId every 100 ms until stop(). */
@@ -209,6 +209,48 @@ for (const b of BACKENDS) {
           );
         }
         assert.equal((await server.stats()).connections, 1);
+        assert.deepEqual(errorsOf(s.tabs), []);
+      },
+    );
+
+    test(
+      'leader main thread blocked 3 s while a follower sends every 100 ms: the server gets each send once, in order',
+      { skip: libraryOnly },
+      async (t) => {
+        const s = await sharedTabs(t, b, 'sends');
+        // What the server got, in its order: it broadcasts each send to every echo socket, this
+        // page's native one too.
+        const [observer] = await openTabs(s.ctx, 1);
+        await observer.evaluate((url) => mt.observe(url), server.wsUrl('/echo', { t: `${b.name}-observer` }));
+        const ticks = pump(t, server, 'tick:', 100);
+        await waitTicks(s.followers, 3, 5000);
+        const [sender, other] = s.followers;
+        await sender.evaluate(() => mt.pace(0, 'up:', 100, '__bws:broadcast '));
+        const win = await s.leader.evaluate((ms) => mt.block(ms), 3000);
+        // A second of traffic after the block.
+        await sleep(1000); // the senders run for a fixed second after the block: an observation window
+        const sent = (await sender.evaluate(() => mt.stopPacing())).map((x) => x.name);
+        const issued = await ticks.stop();
+        assert.ok(sent.length >= 20, `the follower sent (${sent.length})`);
+        const [{ sendsInDoubt }] = await sender.evaluate(() => mt.statuses());
+        const names = await observer.evaluate(async (last) => {
+          await mt.until(() => mt.observed.some((o) => o.data === last), 10000, `the last send, ${last}`);
+          return mt.observed.map((o) => o.data).filter((d) => d.startsWith('up:'));
+        }, sent.at(-1));
+        assert.deepEqual(names, sent, `the server got every send once, in the order sent (${sendsInDoubt} in doubt)`);
+        // The other follower, meanwhile: how many of the server's ticks of the block came on time.
+        const [snap] = await other.evaluate(() => mt.snapshot({ times: true }));
+        const issuedDuring = issued.filter((x) => x.t >= win.start && x.t <= win.end);
+        const onTime = issuedDuring.filter((x) => {
+          const k = snap.data.indexOf(x.name);
+          return k >= 0 && snap.times[k] - x.t <= ON_TIME_MS;
+        }).length;
+        const changes = snap.events.filter((e) => e.type === 'open').length;
+        console.log(
+          `[${ENGINE}, ${b.name}] leader blocked ${Math.round(win.end - win.start)}ms: the server got all ` +
+            `${sent.length} sends of a follower once, in order; the other follower got ${onTime} of ` +
+            `${issuedDuring.length} ticks of the block within ${ON_TIME_MS}ms, after ${changes} leader changes`,
+        );
         assert.deepEqual(errorsOf(s.tabs), []);
       },
     );

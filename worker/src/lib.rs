@@ -196,6 +196,7 @@ fn reply(event: Event<Payload>) -> Reply {
                 Backend::Lease => bws_facade::Backend::Lease,
             },
             tabs: leadership.tabs,
+            sends_in_doubt: leadership.sends_in_doubt,
         }),
         Event::Open {
             protocol,

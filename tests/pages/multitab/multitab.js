@@ -193,6 +193,36 @@ const mt = {
     return true;
   },
 
+  /**
+   * Every `everyMs`, while instance i is OPEN, sends `${wrap}${prefix}${n}` (n counts the sends made);
+   * stopPacing() stops and returns the names sent (`${prefix}${n}`) with their times.
+   */
+  pace(i, prefix, everyMs = 100, wrap = '') {
+    const sent = [];
+    const timer = setInterval(() => {
+      const { ws } = entries[i];
+      if (ws.readyState !== WebSocket.OPEN) return;
+      const name = `${prefix}${sent.length}`;
+      ws.send(`${wrap}${name}`);
+      sent.push({ name, t: now() });
+    }, everyMs);
+    mt.stopPacing = () => {
+      clearInterval(timer);
+      return sent;
+    };
+  },
+
+  /** A native WebSocket (not the library's) on `url` that logs what the server sends it in `observed`; resolves once open. */
+  observe(url) {
+    mt.observed = [];
+    const ws = new WebSocket(url);
+    ws.onmessage = (ev) => mt.observed.push({ data: ev.data, t: now() });
+    return new Promise((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error(`observer socket on ${url} failed`));
+    });
+  },
+
   /** Records a timestamp every `everyMs` on this page's main thread (to see when it stopped running). */
   pulse(everyMs = 50) {
     const beats = [];

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{CloseInfo, TabId};
 
 /// The bus protocol version. Bump it on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// One message on a scope's channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,9 @@ pub enum Body<P> {
         state: SharedState,
         /// Tabs with live instances in the scope, the leader's included.
         tabs: u32,
+        /// Per tab, the last of its sends (`Out::seq`) this leadership
+        /// handed to its socket: the tab need not keep them any longer.
+        handed: Vec<(TabId, u64)>,
     },
     /// A follower's live instance count, sent on change and with every
     /// heartbeat period. Zero means the tab leaves; `close` is the code and
@@ -69,8 +72,19 @@ pub enum Body<P> {
     Out {
         /// The leader addressed.
         leader: TabId,
+        /// The send's number in its tab: it grows by one with each send of
+        /// the tab, whichever leader it goes through.
+        seq: u64,
         /// The payload.
         payload: P,
+    },
+    /// The sender no longer leads with `epoch`, and puts nothing more on a
+    /// socket for it. Per tab, the last send addressed to that leadership it
+    /// handed to its socket (none for a tab not listed): the later ones are
+    /// refused, and go again through the next leader.
+    Refused {
+        /// `(tab, seq)` pairs, as in `Heartbeat::handed`.
+        handed: Vec<(TabId, u64)>,
     },
     /// A server message relayed by the leader of `epoch`.
     In(P),

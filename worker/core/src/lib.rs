@@ -108,6 +108,15 @@ impl Timing {
     pub fn page_ping_ms(&self) -> Option<u64> {
         self.page_silence_ms.map(|silence| (silence / 3).max(10))
     }
+
+    /// How long a tab waits, after it stopped following a leader, for that
+    /// leader to say what it did with the tab's sends before it gives them
+    /// up as in doubt (see the core's scope/outbox.rs). Two timeouts: a
+    /// leader replaced after a timeout's silence whose page stays busy as
+    /// long again still answers in time (WebKit stalls a busy page's bus).
+    pub fn in_doubt_after_ms(&self) -> u64 {
+        2 * self.leader_timeout_ms
+    }
 }
 
 impl Default for Timing {
@@ -169,6 +178,10 @@ pub struct Leadership {
     pub backend: Backend,
     /// Tabs with live instances in the scope, as last reported by the leader.
     pub tabs: u32,
+    /// This tab's sends given up so far: the leader they went through
+    /// vanished (crashed, or its page went away) before it said whether it
+    /// put them on its socket. They may or may not have reached the server.
+    pub sends_in_doubt: u32,
 }
 
 /// What happened, from one instance's point of view.

@@ -18,6 +18,8 @@ pub struct Tab<I, P> {
     /// Leader locks of ended scopes, kept until the given time.
     kept_locks: Vec<(u64, String)>,
     next_socket: u64,
+    /// The number of the tab's next send, in any scope (see `Body::Out`).
+    next_send: u64,
     outputs: VecDeque<Output<I, P>>,
 }
 
@@ -35,6 +37,7 @@ where
             sockets: HashMap::new(),
             kept_locks: Vec::new(),
             next_socket: 0,
+            next_send: 1,
             outputs: VecDeque::new(),
         }
     }
@@ -82,6 +85,7 @@ where
                 scopes,
                 outputs,
                 next_socket,
+                next_send,
                 sockets,
                 ..
             } = self;
@@ -90,6 +94,7 @@ where
                 me,
                 out: outputs,
                 next_socket,
+                next_send,
                 sockets,
             };
             scopes.insert(name.clone(), Scope::new(&mut ctx, request));
@@ -237,6 +242,7 @@ where
             scopes,
             outputs,
             next_socket,
+            next_send,
             sockets,
             instances,
             kept_locks,
@@ -249,6 +255,7 @@ where
             me,
             out: outputs,
             next_socket,
+            next_send,
             sockets,
         };
         scope.wake(&mut ctx);

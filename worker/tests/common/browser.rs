@@ -59,6 +59,7 @@ pub(super) fn body_name<P>(body: &Body<P>) -> &'static str {
         Body::Presence { .. } => "Presence",
         Body::Claim => "Claim",
         Body::Out { .. } => "Out",
+        Body::Refused { .. } => "Refused",
         Body::In(_) => "In",
         Body::Error => "Error",
         Body::Closed(_) => "Closed",
@@ -68,9 +69,18 @@ pub(super) fn body_name<P>(body: &Body<P>) -> &'static str {
 
 pub(super) fn short(body: &Body<Pl>) -> String {
     match body {
-        Body::Heartbeat { state, tabs } => format!("Heartbeat({state:?}, {tabs})"),
+        Body::Heartbeat {
+            state,
+            tabs,
+            handed,
+        } => format!("Heartbeat({state:?}, {tabs}, handed {handed:?})"),
+        Body::Refused { handed } => format!("Refused(handed {handed:?})"),
         Body::Presence { instances, close } => format!("Presence({instances}, {close:?})"),
-        Body::Out { leader, payload } => format!("Out(to {leader}: {payload:?})"),
+        Body::Out {
+            leader,
+            seq,
+            payload,
+        } => format!("Out(to {leader}: #{seq} {payload:?})"),
         Body::In(p) => format!("In({p:?})"),
         Body::Closed(info) => format!("Closed({})", info.code),
         other => body_name(other).to_owned(),
@@ -243,6 +253,10 @@ impl World {
                     // core's scope/page.rs), the tab's own and relayed ones,
                     // or until its last instance left (a timeout sees it).
                     (Cause::Page | Cause::Timeout, _) => {}
+                    // The tab's own sends, when their turn comes (see the
+                    // core's scope/outbox.rs): refused by a former leader,
+                    // or waiting behind sends whose fate was not known yet.
+                    (_, Pl::Up { instance, .. }) if self.instances[instance].tab == tab => {}
                     _ => self.fail(format!("{id} transmits on {cause:?}")),
                 }
                 self.note(format!("[{id}] TRANSMIT {payload:?} on {}", socket.0));

@@ -33,6 +33,9 @@ pub struct Instance {
     pub other_received: Vec<Pl>,
     /// Sends acknowledged (the next send's number).
     pub sent: u32,
+    /// Per send, by number: when it was made, and the tab's sends in doubt
+    /// then, as the instance knew them.
+    pub sent_at: Vec<(u64, u32)>,
     pub reconnects: u32,
     pub errors: u32,
     pub final_close: Option<CloseInfo>,

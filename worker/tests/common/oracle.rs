@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bws_core::{Backend, Body, BusMessage};
+use bws_core::{Backend, Body, BusMessage, Event};
 
 use super::instances::Phase;
 use super::world::World;
@@ -110,14 +110,19 @@ impl World {
                 payload: Pl::Up { instance, .. },
                 ..
             } => {
+                // To the leader its instance follows; an instance that
+                // closed since follows no one, yet its tab still owes the
+                // server the sends it made while open.
                 let i = &self.instances[instance];
                 let following = i
                     .leadership
                     .as_ref()
                     .map(|l| (l.leader_id.clone(), l.epoch));
+                let live = matches!(i.phase, Phase::Connecting | Phase::Open);
                 if i.tab != tab
-                    || following.as_ref().map(|f| f.1) != Some(epoch)
-                    || following.unwrap().0 == Some(id.clone())
+                    || live
+                        && (following.as_ref().map(|f| f.1) != Some(epoch)
+                            || following.unwrap().0 == Some(id.clone()))
                 {
                     self.fail(format!("{id} posts #{instance}'s send to epoch {epoch}"));
                 }
@@ -415,6 +420,73 @@ impl World {
             let want: Vec<u32> = (from..from + count).collect();
             if got != want {
                 self.fail(format!("server got #{i}'s sends {got:?}, want {want:?}"));
+            }
+        }
+    }
+
+    /// On a bus that loses and reorders nothing: every send reached the
+    /// server, or its instance saw the connection end after it (a leader
+    /// change, 1006, or a final close) before the server got any later
+    /// send of its tab in that scope; and a send lost while its instance
+    /// stayed in the scope is one the tab counted in doubt. (Once: the
+    /// server checks.) Sends of tabs that crashed may be lost with them.
+    pub fn check_sends(&self) {
+        let mut later_of_tab: BTreeMap<(usize, String), Vec<(u64, u64)>> = BTreeMap::new();
+        let arrivals: BTreeMap<(InstanceId, u32), u64> = self
+            .server
+            .received
+            .iter()
+            .filter_map(|r| match r.payload {
+                Pl::Up { instance, seq } => Some(((instance, seq), r.at)),
+                _ => None,
+            })
+            .collect();
+        for (&id, instance) in &self.instances {
+            for (seq, &(at, _)) in instance.sent_at.iter().enumerate() {
+                if let Some(&arrived) = arrivals.get(&(id, seq as u32)) {
+                    later_of_tab
+                        .entry((instance.tab, instance.scope.clone()))
+                        .or_default()
+                        .push((at, arrived));
+                }
+            }
+        }
+        for (&id, instance) in &self.instances {
+            if !self.tabs[instance.tab].alive || instance.phase == Phase::Gone {
+                continue;
+            }
+            let in_doubt = instance.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
+            for (seq, &(at, in_doubt_then)) in instance.sent_at.iter().enumerate() {
+                if arrivals.contains_key(&(id, seq as u32)) {
+                    continue;
+                }
+                let key = (instance.tab, instance.scope.clone());
+                let next_arrival = later_of_tab
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(sent, _)| *sent > at)
+                    .map(|(_, arrived)| *arrived)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let ended_at = instance
+                    .events
+                    .iter()
+                    .find(|(t, event)| *t >= at && matches!(event, Event::Closed { .. }))
+                    .map(|(t, _)| *t);
+                if ended_at.is_none_or(|t| t > next_arrival) {
+                    self.fail(format!(
+                        "#{id}'s send {seq} (at {at}) never reached the server, and its \
+                         instance saw no close before a later send of its tab did (at {next_arrival})"
+                    ));
+                }
+                let final_close = instance.final_close.is_some();
+                if !final_close && in_doubt <= in_doubt_then {
+                    self.fail(format!(
+                        "#{id}'s send {seq} (at {at}) never reached the server, yet its tab \
+                         counts no send in doubt since"
+                    ));
+                }
             }
         }
     }

@@ -42,6 +42,7 @@ pub struct Conn {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub conn: usize,
+    pub at: u64,
     pub payload: Pl,
 }
 
@@ -229,6 +230,7 @@ impl World {
                 self.note(format!("server: got {payload:?} on conn {conn}"));
                 self.server.received.push(Received {
                     conn,
+                    at: self.now,
                     payload: payload.clone(),
                 });
                 if self.server.echo {

@@ -244,6 +244,7 @@ impl World {
                 received: Vec::new(),
                 other_received: Vec::new(),
                 sent: 0,
+                sent_at: Vec::new(),
                 reconnects: 0,
                 errors: 0,
                 final_close: None,
@@ -283,7 +284,11 @@ impl World {
             ));
         }
         if expect {
-            self.instances.get_mut(&instance).unwrap().sent += 1;
+            let now = self.now;
+            let i = self.instances.get_mut(&instance).unwrap();
+            let in_doubt = i.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
+            i.sent += 1;
+            i.sent_at.push((now, in_doubt));
         }
         expect
     }

@@ -164,10 +164,17 @@ where
                 }
                 self.tabs_changed(ctx, tabs_before);
             }
-            Body::Heartbeat { state, tabs } => self.heard_leader(ctx, from, epoch, state, tabs),
+            Body::Heartbeat {
+                state,
+                tabs,
+                handed,
+            } => self.heard_leader(ctx, from, epoch, state, tabs, &handed),
+            Body::Refused { handed } => self.heard_refused(ctx, from, epoch, &handed),
             Body::Claim => self.heard_claim(ctx, &from, epoch),
             Body::Left => {
                 self.departed.insert(from.clone(), ctx.now);
+                // Sends it did not say it handed to its socket are in doubt.
+                self.give_up_in_doubt(ctx);
                 let tabs_before = self.tab_count();
                 self.peers.remove(&from);
                 if self.follows(&from) {
@@ -176,13 +183,19 @@ where
                 }
                 self.tabs_changed(ctx, tabs_before);
             }
-            Body::Out { leader, payload } => {
+            Body::Out {
+                leader,
+                seq,
+                payload,
+            } => {
                 self.hear(ctx.now, &from, None);
+                // Sends for another leadership of this tab were refused when
+                // it stepped down (see `outbox`).
                 if let (true, Some(socket)) = (
                     self.leading() && epoch == self.epoch() && leader == ctx.me,
                     self.socket(),
                 ) {
-                    self.transmit(ctx, socket, payload);
+                    self.transmit(ctx, socket, Outgoing { from, seq, payload });
                 }
             }
             Body::In(payload) => {

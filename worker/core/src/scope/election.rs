@@ -17,6 +17,7 @@ where
         epoch: u64,
         state: SharedState,
         tabs: u32,
+        handed: &[(TabId, u64)],
     ) {
         if self.leading() {
             if !outranks((epoch, &from), (self.epoch(), ctx.me)) {
@@ -54,10 +55,11 @@ where
             self.log(ctx, format!("withdrew claim: {from} leads"));
         }
         if self.leader.as_ref() != Some(&(from.clone(), epoch)) {
-            self.follow(ctx, from, epoch);
+            self.follow(ctx, from.clone(), epoch);
         }
         self.leader_heard_at = ctx.now;
         self.leader_tabs = tabs;
+        self.heard_handed(ctx, from, epoch, handed);
         // Who leads first, so instances' status is right when they open.
         self.report(ctx);
         self.apply_shared(ctx, state);
@@ -193,6 +195,7 @@ where
             superseded,
             going_away: None,
             page: self.timing.page_silence_ms.map(|_| PageWatch::new(ctx.now)),
+            handed: HashMap::new(),
         });
         self.log(ctx, format!("leads with epoch {epoch} ({why})"));
         self.report(ctx);
@@ -208,16 +211,15 @@ where
     /// reconnect through whoever leads next.
     pub(super) fn step_down(&mut self, ctx: &mut Ctx<I, P>, why: String) {
         self.log(ctx, format!("steps down: {why}"));
-        if let Role::Leader(Leading {
-            socket: Some(socket),
-            ..
-        }) = std::mem::replace(&mut self.role, Role::Follower)
-        {
-            ctx.out.push_back(Output::CloseSocket {
-                socket,
-                code: None,
-                reason: String::new(),
-            });
+        if let Role::Leader(leading) = std::mem::replace(&mut self.role, Role::Follower) {
+            if let Some(socket) = leading.socket {
+                ctx.out.push_back(Output::CloseSocket {
+                    socket,
+                    code: None,
+                    reason: String::new(),
+                });
+            }
+            self.refuse(ctx, self.epoch(), leading.handed);
         }
         self.lose_connection(ctx);
         // A last instance waiting for the socket's real close will not get it
@@ -252,7 +254,16 @@ where
         self.next_beat_at = ctx.now + self.timing.heartbeat_ms;
         let state = self.shared.clone().unwrap_or(SharedState::Connecting);
         let tabs = self.tab_count();
-        self.broadcast(ctx, self.epoch(), Body::Heartbeat { state, tabs });
+        let handed = match &self.role {
+            Role::Leader(leading) => leading.handed.clone().into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let body = Body::Heartbeat {
+            state,
+            tabs,
+            handed,
+        };
+        self.broadcast(ctx, self.epoch(), body);
         self.report(ctx);
     }
 }

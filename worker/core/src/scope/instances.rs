@@ -60,13 +60,7 @@ where
             // a leader change, whose event the instance is about to get.
             return;
         }
-        if self.leading() {
-            if let Some(socket) = self.socket() {
-                self.transmit(ctx, socket, payload);
-            }
-        } else if let Some((leader, epoch)) = self.leader.clone() {
-            self.broadcast(ctx, epoch, Body::Out { leader, payload });
-        }
+        self.send_out(ctx, payload);
         ctx.out.push_back(Output::Ack { to: instance });
     }
 
@@ -168,6 +162,7 @@ where
         }
         self.was_open |= matches!(state, SharedState::Open { .. });
         self.shared = Some(state);
+        self.flush_outbox(ctx);
     }
 
     /// A follower's presence: its live instance count.
@@ -256,11 +251,13 @@ where
             } else {
                 self.leader_tabs
             },
+            sends_in_doubt: self.outbox.in_doubt,
         }
     }
 
     /// Tells every instance when who leads (or how many tabs) changed.
     pub(super) fn report(&mut self, ctx: &mut Ctx<I, P>) {
+        self.outbox.follow(self.leader.as_ref(), ctx.now);
         let leadership = self.leadership();
         if self.reported.as_ref() == Some(&leadership) {
             return;

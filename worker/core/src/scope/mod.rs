@@ -19,17 +19,19 @@
 //!
 //! This module holds the scope's state, its timers and its end; `election`
 //! decides who leads, `instances` keeps the instances and tells them what
-//! happened, `dispatch` routes socket and bus inputs to both, and `page`
-//! watches a leader's page where its socket depends on it.
+//! happened, `dispatch` routes socket and bus inputs to both, `outbox` gets
+//! the tab's sends to the socket once each and in order across leader
+//! changes, and `page` watches a leader's page where its socket depends on it.
 
 mod dispatch;
 mod election;
 mod instances;
+mod outbox;
 mod page;
 
 use std::collections::{HashMap, VecDeque};
-use std::marker::PhantomData;
 
+use outbox::Outbox;
 use page::PageWatch;
 
 use super::{
@@ -43,6 +45,7 @@ pub(crate) struct Ctx<'a, I, P> {
     pub me: &'a str,
     pub out: &'a mut VecDeque<Output<I, P>>,
     pub next_socket: &'a mut u64,
+    pub next_send: &'a mut u64,
     pub sockets: &'a mut HashMap<SocketId, String>,
 }
 
@@ -107,6 +110,17 @@ struct Leading<P> {
     /// The leader's watch on its page, where its socket depends on the page
     /// (see `Timing::page_silence_ms`).
     page: Option<PageWatch<P>>,
+    /// Per tab, the last of its sends handed to the socket (see `outbox`).
+    handed: HashMap<TabId, u64>,
+}
+
+/// A tab's send, for the leader to put on its socket.
+#[derive(Debug)]
+struct Outgoing<P> {
+    from: TabId,
+    /// Its number in its tab (see `Body::Out`).
+    seq: u64,
+    payload: P,
 }
 
 /// `(epoch, tab)` of `a` outranks that of `b`: a later epoch, or the lower id.
@@ -156,7 +170,8 @@ pub(crate) struct Scope<I, P> {
     /// Set when the scope ended holding the lock it must keep a little longer.
     release_lock_at: Option<u64>,
     reported: Option<Leadership>,
-    _payload: PhantomData<P>,
+    /// This tab's sends until a socket has them.
+    outbox: Outbox<P>,
 }
 
 impl<I, P> Scope<I, P>
@@ -192,7 +207,7 @@ where
             idle_since: None,
             release_lock_at: None,
             reported: None,
-            _payload: PhantomData,
+            outbox: Outbox::new(),
         };
         ctx.out.push_back(Output::OpenBus {
             scope: scope.name.clone(),
@@ -264,6 +279,9 @@ where
         if let Some(first) = self.peers.values().map(|peer| peer.heard_at + expiry).min() {
             next = next.min(first);
         }
+        if let Some(give_up) = self.give_up_at() {
+            next = next.min(give_up);
+        }
         if let Role::Leader(leading) = &self.role {
             if let Some(since) = self.idle_since {
                 next = next.min(since + self.grace_ms);
@@ -330,6 +348,7 @@ where
         if self.peers.len() != before {
             self.log(ctx, "silent tabs expired".to_owned());
         }
+        self.give_up_in_doubt(ctx);
         if let Some((info, until)) = self.going_away() {
             // Silent meanwhile: its socket is gone, and the hold is shorter
             // than the timeout.
@@ -433,6 +452,7 @@ where
             }
         }
         self.instances.clear();
+        self.outbox.clear();
         if let Some(socket) = self.take_socket() {
             ctx.out.push_back(Output::CloseSocket {
                 socket,

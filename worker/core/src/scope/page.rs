@@ -10,9 +10,8 @@
 //!   trip of that answer;
 //! - hands over if the page has not answered for too long while another tab
 //!   could lead: it steps down, gives the lock back and says so, and the next
-//!   tab leads at once. The sends it held are dropped with its socket: every
-//!   instance sees the leader change as an abnormal closure (1006), after
-//!   which a native socket, too, may have lost what was sent before it.
+//!   tab leads at once. The sends it held are refused, and go again through
+//!   the next leader (see `outbox`).
 //!
 //! When the application closes the socket, the sends held go first, as a
 //! native socket's would.
@@ -29,7 +28,7 @@ pub(super) struct PageWatch<P> {
     heard_at: u64,
     pub(super) next_ping_at: u64,
     /// Sends for the socket, in order, held until the page answers.
-    held: Vec<(SocketId, P)>,
+    held: Vec<(SocketId, Outgoing<P>)>,
     /// A ping is on its way, unanswered.
     pinged: bool,
 }
@@ -51,7 +50,7 @@ where
     P: Clone,
 {
     /// Puts a send on the leader's socket, or holds it for the page's answer.
-    pub(super) fn transmit(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, payload: P) {
+    pub(super) fn transmit(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, send: Outgoing<P>) {
         let via = self.instances.first().map(|joined| joined.id);
         match (&mut self.role, via) {
             (
@@ -60,7 +59,7 @@ where
                 }),
                 Some(via),
             ) => {
-                watch.held.push((socket, payload));
+                watch.held.push((socket, send));
                 if !watch.pinged {
                     watch.pinged = true;
                     ctx.out.push_back(Output::PingPage { via });
@@ -69,9 +68,25 @@ where
             // No watch, or no instance to ask the page through (see `watch_page`).
             _ => {
                 self.release_held(ctx);
-                ctx.out.push_back(Output::Transmit { socket, payload });
+                self.hand(ctx, socket, send);
             }
         }
+    }
+
+    /// Puts a send on the socket, and notes it handed (see `outbox`).
+    fn hand(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, send: Outgoing<P>) {
+        let epoch = self.epoch();
+        if let Role::Leader(leading) = &mut self.role {
+            let handed = leading.handed.entry(send.from.clone()).or_insert(0);
+            *handed = (*handed).max(send.seq);
+        }
+        if send.from == ctx.me {
+            self.outbox.handed(&(send.from, epoch), send.seq);
+        }
+        ctx.out.push_back(Output::Transmit {
+            socket,
+            payload: send.payload,
+        });
     }
 
     /// Pings the page when due, and hands over if it has been silent too
@@ -100,12 +115,12 @@ where
         };
         let silent_for = ctx.now.saturating_sub(watch.heard_at);
         if silent_for > silence && !self.peers.is_empty() {
-            let dropped = watch.held.len();
+            let refused = watch.held.len();
             self.step_down(
                 ctx,
                 format!(
                     "its page has not answered for {silent_for} ms: another tab takes the socket \
-                     ({dropped} sends dropped)"
+                     ({refused} sends refused)"
                 ),
             );
             if self.lock == LockState::Held {
@@ -138,18 +153,20 @@ where
     /// the socket closes for the application: a native socket sends what it
     /// was given before its close frame, busy page or not.
     pub(super) fn release_held(&mut self, ctx: &mut Ctx<I, P>) {
-        if let Role::Leader(Leading {
+        let Role::Leader(Leading {
             page: Some(watch),
             socket: current,
             ..
         }) = &mut self.role
-        {
-            watch.pinged = false;
-            for (socket, payload) in watch.held.drain(..) {
-                // Sends for a socket that closed meanwhile went with it.
-                if Some(socket) == *current {
-                    ctx.out.push_back(Output::Transmit { socket, payload });
-                }
+        else {
+            return;
+        };
+        watch.pinged = false;
+        let current = *current;
+        for (socket, send) in std::mem::take(&mut watch.held) {
+            // Sends for a socket that closed meanwhile went with it.
+            if Some(socket) == current {
+                self.hand(ctx, socket, send);
             }
         }
     }

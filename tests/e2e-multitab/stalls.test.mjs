@@ -10,7 +10,6 @@ import {
   cdpOnly,
   launchBrowser,
   launchBrowserOverCdp,
-  onEngine,
   libraryOnly,
   startServer,
   waitForStats,
@@ -53,18 +52,11 @@ after(async () => {
 });
 
 /**
- * Known gap of the library (README, "Engines"): the test runs there and reports, without failing
- * the run, until the worker works around it.
+ * Gecko runs a worker's socket on its page's main thread, and WebKit its bus as well, so a busy
+ * leader page stalls them: there a responsive tab takes the socket (README, "Busy pages"), noticed
+ * by the leader (Firefox) or its followers (WebKit). Chromium's worker serves on.
  */
-const busyLeaderGap = onEngine({
-  webkit: "issue 18: WebKit busy leader (the worker's socket and bus run on its page's main thread)",
-});
-
-/**
- * Gecko runs a worker's socket on its page's main thread, so a busy leader page stalls it: there the
- * leader hands over to a responsive tab (README, "Engines"). Elsewhere the worker serves on.
- */
-const socketRunsOnPage = ENGINE === 'firefox';
+const handsOver = ENGINE !== 'chromium';
 /** The share of the ticks sent during the block that each follower must get within ON_TIME_MS. */
 const ON_TIME_SHARE = 0.8;
 const ON_TIME_MS = 500;
@@ -123,10 +115,10 @@ const waitTicks = (tabs, count, ms) =>
 for (const b of BACKENDS) {
   describe(`stalled leader [${b.name}]`, { skip: b.skip }, () => {
     test(
-      socketRunsOnPage
+      handsOver
         ? 'leader main thread blocked 5 s: a responsive tab takes the socket once, followers keep receiving'
         : 'leader main thread blocked 5 s: followers keep receiving, the leader never changes',
-      { skip: libraryOnly, todo: busyLeaderGap },
+      { skip: libraryOnly },
       async (t) => {
         const s = await sharedTabs(t, b, 'block');
         const BLOCK_MS = 5000;
@@ -152,7 +144,7 @@ for (const b of BACKENDS) {
           for (const e of snap) {
             const got = e.data.filter((d) => d.startsWith('tick:'));
             const what = `tab ${k} instance ${e.i}`;
-            if (socketRunsOnPage) {
+            if (handsOver) {
               assertOrderedSubset(got, sent, what);
               assert.deepEqual(
                 e.events.map((d) => (d.type === 'close' ? `close ${d.code}` : d.type)),
@@ -177,7 +169,7 @@ for (const b of BACKENDS) {
               `tab ${k}: ${onTime} of ${issuedDuring.length} ticks sent during the block within ${ON_TIME_MS}ms, ` +
                 `at most ${Math.round(stale)}ms behind`,
             );
-            if (socketRunsOnPage) {
+            if (handsOver) {
               // What this tab missed went out before its new connection opened (a reconnection).
               const reopened = e.events.find((d) => d.type === 'open').t;
               const missed = issued.filter((x) => !arrival.has(x.name));
@@ -195,8 +187,13 @@ for (const b of BACKENDS) {
           `[${b.name}] leader blocked ${Math.round(win.end - win.start)}ms, ${sent.length} ticks: ${report.join('; ')}`,
         );
         const during = seen.filter((x) => x.t >= win.start && x.t <= win.end);
-        assert.ok(during.length >= 10, `sampled the followers during the block (${during.length})`);
-        if (socketRunsOnPage) {
+        // WebKit's driver runs one command at a time (tests/drivers/README.md), the block's among
+        // them: it samples nothing meanwhile, and each instance's one reconnection, above, shows the
+        // one leader change.
+        if (ENGINE !== 'webkit') {
+          assert.ok(during.length >= 10, `sampled the followers during the block (${during.length})`);
+        }
+        if (handsOver) {
           const leaderIds = new Set(seen.flatMap((x) => x.leaderIds).filter((id) => id !== null));
           assert.ok(
             leaderIds.size <= 2 && leaderIds.has(s.leaderId),

@@ -14,6 +14,7 @@ use wasm_bindgen::JsValue;
 
 use crate::web::bus::WebBus;
 use crate::web::clock::WebClock;
+use crate::web::engine::PageBound;
 use crate::web::locks::WebLocks;
 use crate::web::socket::WebSockets;
 use bws_facade::{Election, Leadership, OpenRequest, Opened, Payload, Reply, Request};
@@ -100,10 +101,12 @@ impl Worker for Engine {
                     (Election::Auto | Election::Lease, _) => Backend::Lease,
                 };
                 let farewell = web::bus::farewell(&tab_id, &name);
-                let mut timing = Timing::with_leader_timeout(leader_timeout_ms);
-                if web::engine::socket_runs_on_page() {
-                    timing = timing.with_page_bound_socket();
-                }
+                let timing = Timing::with_leader_timeout(leader_timeout_ms);
+                let timing = match web::engine::page_bound() {
+                    PageBound::Nothing => timing,
+                    PageBound::Socket => timing.with_page_bound_socket(),
+                    PageBound::SocketAndBus => timing.with_page_bound_bus(),
+                };
                 let request = JoinRequest {
                     scope: name,
                     url,

@@ -43,12 +43,20 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
     let mut cfg = Config::new(backend);
     cfg.seed = seed;
     cfg.timing = Timing::with_leader_timeout(rng.range((300, 1200)));
-    // Gecko, in half the runs: a busy page stalls its worker's socket
-    // (`World::busy_page`), so a leader watches its page.
-    let page_bound = rng.chance(0.5);
-    if page_bound {
-        cfg.timing = cfg.timing.with_page_bound_socket();
-    }
+    // The engine, by what a busy page stalls of its worker (`World::busy_page`):
+    // nothing (Chromium), its socket (Gecko: a leader watches its page) or its
+    // socket and bus (WebKit: followers watch their pages too), a third each.
+    let page_bound = match rng.below(3) {
+        0 => false,
+        1 => {
+            cfg.timing = cfg.timing.with_page_bound_socket();
+            true
+        }
+        _ => {
+            cfg.timing = cfg.timing.with_page_bound_bus();
+            true
+        }
+    };
     cfg.grace_ms = if rng.chance(0.3) {
         rng.range((1, 400))
     } else {

@@ -4,7 +4,9 @@
 
 mod common;
 
-use bws_core::{Backend, Body, BusMessage, CloseInfo, Event, SharedState, PROTOCOL_VERSION};
+use bws_core::{
+    Backend, Body, BusMessage, CloseInfo, Event, SharedState, Timing, PROTOCOL_VERSION,
+};
 use common::*;
 
 const BOTH: [Backend; 2] = [Backend::Locks, Backend::Lease];
@@ -1160,8 +1162,18 @@ fn lease_leader_and_its_successor_leaving_together_hand_over_after_discovery() {
 /// `count` tabs as `tabs_with_instances` makes them, in an engine that runs a
 /// worker's socket on its page's main thread (Gecko).
 fn page_bound_tabs(backend: Backend, count: usize) -> (World, Vec<InstanceId>) {
+    engine_tabs(backend, count, Timing::with_page_bound_socket)
+}
+
+/// `count` tabs as `tabs_with_instances` makes them, with the engine's
+/// timings.
+fn engine_tabs(
+    backend: Backend,
+    count: usize,
+    engine: fn(Timing) -> Timing,
+) -> (World, Vec<InstanceId>) {
     let mut w = world(backend, count);
-    w.cfg.timing = w.cfg.timing.with_page_bound_socket();
+    w.cfg.timing = engine(w.cfg.timing);
     with_instances(w)
 }
 
@@ -1203,14 +1215,30 @@ fn received(w: &World, instance: InstanceId) -> Vec<u32> {
 /// held at the hand-over go through the new leader.
 #[test]
 fn a_leader_whose_busy_page_stalls_its_socket_hands_over_once() {
+    busy_leader_page_hands_over_once(Timing::with_page_bound_socket, 3000);
+}
+
+/// WebKit: a busy page stalls its worker's bus as well, so its leader's
+/// heartbeats stop and its step-down is heard only when the page is free.
+/// A follower whose own page answers meanwhile replaces it well before the
+/// timeout, and it all goes as in Gecko; the sends the busy leader never got
+/// go again through the new leader once it refuses them, when its page is
+/// free (within `Timing::in_doubt_after_ms` of the change).
+#[test]
+fn a_leader_whose_busy_page_stalls_its_bus_is_replaced_once() {
+    let timeout = Config::new(Backend::Locks).timing.leader_timeout_ms;
+    busy_leader_page_hands_over_once(Timing::with_page_bound_bus, 2 * timeout);
+}
+
+fn busy_leader_page_hands_over_once(engine: fn(Timing) -> Timing, busy_ms: u64) {
     for backend in BOTH {
-        let (mut w, instances) = page_bound_tabs(backend, 3);
+        let (mut w, instances) = engine_tabs(backend, 3, engine);
         let leader = w.leader("s").unwrap();
         // A responsive page keeps its leader, however long.
         push_every_100_ms(&mut w, 2000);
         assert_eq!(w.leader("s"), Some(leader), "{backend:?}");
         let start = w.now;
-        w.busy_page(leader, 3000);
+        w.busy_page(leader, busy_ms);
         // A follower sends every 100 ms too, while its instance is open: the
         // server gets them in order and never twice (the world checks), and
         // none the busy leader held waits in its stalled socket.
@@ -1221,7 +1249,7 @@ fn a_leader_whose_busy_page_stalls_its_socket_hands_over_once() {
             .unwrap();
         let mut pushed = Vec::new();
         let mut sent = Vec::new();
-        for _ in 0..30 {
+        for _ in 0..busy_ms / 100 {
             pushed.push((w.server_broadcast("s"), w.now));
             if w.instance(sender).is_open() {
                 sent.push(w.instance(sender).sent);
@@ -1237,7 +1265,12 @@ fn a_leader_whose_busy_page_stalls_its_socket_hands_over_once() {
         let new_conn = conns.iter().rposition(|c| c.tab == new_leader).unwrap();
         let opened_at = conns[new_conn].opened_at.expect("the new socket opened");
         let timing = w.cfg.timing;
-        let bound = timing.page_silence_ms.unwrap()
+        // Noticed by the leader (Gecko) or its followers (WebKit), then a
+        // takeover.
+        let noticed = timing
+            .leader_silence_ms()
+            .unwrap_or(timing.page_silence_ms.unwrap());
+        let bound = noticed
             + timing.page_ping_ms().unwrap()
             + w.cfg.takeover_bound()
             + if backend == Backend::Lease {

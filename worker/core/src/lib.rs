@@ -65,11 +65,16 @@ pub struct Timing {
     /// the farewell posted there must win, so that the others hand over.
     pub going_away_hold_ms: u64,
     /// Where the engine runs a worker's socket on its page's main thread
-    /// (Gecko), how long a leader's page may leave its worker's pings
+    /// (Gecko, WebKit), how long a leader's page may leave its worker's pings
     /// unanswered before the leader hands the socket to another tab: a busy
     /// page stalls the socket, and every follower with it. `None` where the
     /// socket does not depend on the page (a busy page then costs nothing).
     pub page_silence_ms: Option<u64>,
+    /// The engine runs a worker's `BroadcastChannel` on its page's main
+    /// thread too (WebKit): a busy leader page silences its worker's
+    /// heartbeats, and its followers must tell that apart from their own
+    /// busy page (see `Timing::leader_silence_ms`).
+    pub bus_on_page: bool,
 }
 
 impl Timing {
@@ -89,6 +94,7 @@ impl Timing {
             // leader is silent meanwhile.
             going_away_hold_ms: 300.min(leader_timeout_ms / 2),
             page_silence_ms: None,
+            bus_on_page: false,
         }
     }
 
@@ -101,6 +107,33 @@ impl Timing {
             // longest task a responsive page runs (see README, Engines).
             page_silence_ms: Some(300.min(self.leader_timeout_ms / 3)),
             ..self
+        }
+    }
+
+    /// These timings, for an engine that runs a worker's socket and its bus
+    /// on its page's main thread: as `with_page_bound_socket`, and the
+    /// leader heartbeats as often as it pings its page, so that its
+    /// followers notice its busy page as soon as it does itself.
+    pub fn with_page_bound_bus(self) -> Self {
+        let timing = self.with_page_bound_socket();
+        Timing {
+            heartbeat_ms: timing
+                .heartbeat_ms
+                .min(timing.page_ping_ms().unwrap_or(u64::MAX)),
+            bus_on_page: true,
+            ..timing
+        }
+    }
+
+    /// Where the bus runs on the page (WebKit), how long a leader may stay
+    /// silent before a follower whose own page answered meanwhile (so its
+    /// bus ran) takes it for a busy page and replaces it: a heartbeat period
+    /// over the leader's own bound. `None` elsewhere: followers wait for
+    /// `leader_timeout_ms`, as a busy page does not silence a leader there.
+    pub fn leader_silence_ms(&self) -> Option<u64> {
+        match (self.bus_on_page, self.page_silence_ms) {
+            (true, Some(silence)) => Some(silence + self.heartbeat_ms),
+            _ => None,
         }
     }
 

@@ -3,17 +3,36 @@
 
 use wasm_bindgen::JsValue;
 
-/// Whether the engine runs a worker's `WebSocket` on its page's main thread,
-/// so that a busy page stalls the socket: Gecko does (its
-/// `WebSocketChannelChild` lives there; measured in the README's Engines
-/// section). Told by the user agent, as only a long task on the page could
-/// show it otherwise: Gecko's names its engine `Gecko/`, where Chromium's
-/// and WebKit's say `like Gecko)`.
-pub fn socket_runs_on_page() -> bool {
+/// What of a dedicated worker the engine runs on its page's main thread, so
+/// that a busy page stalls it (measured in the README's Engines section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageBound {
+    /// Nothing (Chromium): a busy page costs its worker nothing.
+    Nothing,
+    /// The worker's `WebSocket` (Gecko: its `WebSocketChannelChild` lives
+    /// there).
+    Socket,
+    /// The worker's `WebSocket` and its `BroadcastChannel` (WebKit: both go
+    /// through the page's `MainThreadBridge`).
+    SocketAndBus,
+}
+
+/// Told by the user agent, as only a long task on the page could show it
+/// otherwise: Gecko's names its engine `Gecko/`, where Chromium's and
+/// WebKit's say `like Gecko)`; WebKit's says `AppleWebKit` without the
+/// `Chrome/` of Chromium's (which says `AppleWebKit` too).
+pub fn page_bound() -> PageBound {
     let navigator = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"));
-    navigator
+    let agent = navigator
         .and_then(|navigator| js_sys::Reflect::get(&navigator, &JsValue::from_str("userAgent")))
         .ok()
         .and_then(|agent| agent.as_string())
-        .is_some_and(|agent| agent.contains("Gecko/"))
+        .unwrap_or_default();
+    if agent.contains("Gecko/") {
+        PageBound::Socket
+    } else if agent.contains("AppleWebKit") && !agent.contains("Chrome/") {
+        PageBound::SocketAndBus
+    } else {
+        PageBound::Nothing
+    }
 }

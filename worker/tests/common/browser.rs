@@ -260,6 +260,9 @@ impl World {
                     _ => self.fail(format!("{id} transmits on {cause:?}")),
                 }
                 self.note(format!("[{id}] TRANSMIT {payload:?} on {}", socket.0));
+                if let Pl::Up { instance, seq } = payload {
+                    self.transmitted.insert((instance, seq));
+                }
                 self.check_awake(tab, &scope, "transmits");
                 let epoch = lead.and_then(|l| l.epoch);
                 let stale = epoch < self.max_epoch.get(&scope).copied();
@@ -437,6 +440,10 @@ impl World {
                 continue;
             }
             let mut at = self.now + self.rng.range(self.cfg.net.bus_latency);
+            if self.cfg.timing.bus_on_page {
+                // WebKit: what the worker posts leaves once its page is free.
+                at = at.max(self.tabs[tab].page_busy_until);
+            }
             if !self.cfg.net.full_reorder {
                 let last = self.bus_last.entry((tab, to, scope.clone())).or_insert(0);
                 at = at.max(*last);

@@ -40,16 +40,18 @@ pub enum Input {
 
 impl Input {
     /// What reaches a worker through its page's main thread where the engine
-    /// runs the worker's socket there (Gecko): held while the page is busy.
-    fn through_page(&self) -> bool {
-        matches!(
-            self,
+    /// runs the worker's socket there (Gecko), and its bus too (WebKit,
+    /// `bus_on_page`): held while the page is busy.
+    fn through_page(&self, bus_on_page: bool) -> bool {
+        match self {
             Input::PageAnswer(_)
-                | Input::SocketOpen(_)
-                | Input::SocketMessage(..)
-                | Input::SocketError(_)
-                | Input::SocketClosed(..)
-        )
+            | Input::SocketOpen(_)
+            | Input::SocketMessage(..)
+            | Input::SocketError(_)
+            | Input::SocketClosed(..) => true,
+            Input::Bus { .. } => bus_on_page,
+            _ => false,
+        }
     }
 }
 
@@ -204,7 +206,8 @@ impl World {
             t.backlog.push_back(input);
             return;
         }
-        if input.through_page() && (self.now < t.page_busy_until || !t.page_backlog.is_empty()) {
+        let through_page = input.through_page(self.cfg.timing.bus_on_page);
+        if through_page && (self.now < t.page_busy_until || !t.page_backlog.is_empty()) {
             t.page_backlog.push_back(input);
             return;
         }

@@ -104,6 +104,8 @@ pub struct World {
     pub(super) server_ends: Vec<ServerEnd>,
     /// The highest epoch any tab led each scope with.
     pub(super) max_epoch: HashMap<String, u64>,
+    /// Every send a tab put on an open socket, by instance and number.
+    pub(super) transmitted: HashSet<(InstanceId, u32)>,
     /// With `record`, every input the browser delivers to a tab, in order
     /// (for the seams' conformance suites).
     pub record: bool,
@@ -140,6 +142,7 @@ impl World {
             steps: 0,
             server_ends: Vec::new(),
             max_epoch: HashMap::new(),
+            transmitted: HashSet::new(),
             record: false,
             recorded: Vec::new(),
             alarms: Vec::new(),
@@ -416,6 +419,8 @@ impl World {
     /// an engine that runs a worker's socket on its page's main thread
     /// (Gecko): the worker runs on, but its socket's events and the page's
     /// answers wait until the page is free, and so do its socket's sends.
+    /// Where the bus runs on the page too (WebKit, `Timing::bus_on_page`), so
+    /// do what the worker posts and what is posted to it.
     pub fn busy_page(&mut self, tab: usize, ms: u64) {
         self.note(format!("[{}] PAGE BUSY for {ms} ms", self.tabs[tab].id));
         self.void_all_takeovers();

@@ -107,8 +107,36 @@ where
         }
     }
 
+    /// When the leader followed counts as gone: silent for the timeout.
+    /// Where the bus runs on the page (WebKit), silence counts only while
+    /// this tab's own page answers its pings, so that its bus runs: from the
+    /// later of the leader's last word and the start of the page's current
+    /// run of answers, and only once the page has answered past the bound;
+    /// and the bound is shorter, as the leader's page is then busy and its
+    /// followers are not served.
     pub(super) fn leader_deadline(&self) -> u64 {
-        self.leader_heard_at + self.timing.leader_timeout_ms
+        let bound = match self.timing.leader_silence_ms() {
+            Some(silence) => silence.min(self.timing.leader_timeout_ms),
+            None => self.timing.leader_timeout_ms,
+        };
+        self.heard_through(self.leader_heard_at + bound, bound)
+    }
+
+    /// `at`, where the bus runs on the page (WebKit) only if this tab's page
+    /// answered since, so that the tab heard what was said until then, and no
+    /// earlier than `listen` ms into the page's current run of answers: a tab
+    /// whose page was busy heard nothing meanwhile. Elsewhere, `at`.
+    fn heard_through(&self, at: u64, listen: u64) -> u64 {
+        if !self.timing.bus_on_page {
+            return at;
+        }
+        let at = at.max(self.page_answers_since + listen);
+        if self.page_heard_at >= at {
+            at
+        } else {
+            // Not before the page answers again.
+            u64::MAX / 2
+        }
     }
 
     /// Lease: when this follower claims. Never before `claim_not_before`
@@ -117,7 +145,7 @@ where
     pub(super) fn lease_claim_at(&self) -> u64 {
         match self.leader {
             Some(_) => self.claim_not_before.max(self.leader_deadline()),
-            None => self.claim_not_before,
+            None => self.heard_through(self.claim_not_before, self.timing.discovery_ms),
         }
     }
 

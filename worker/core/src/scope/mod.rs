@@ -152,6 +152,13 @@ pub(crate) struct Scope<I, P> {
     /// reconnection, not the scope's (see `socket_closed`).
     was_open: bool,
     leader_heard_at: u64,
+    /// When this tab's page last answered a ping (see `page`).
+    page_heard_at: u64,
+    /// When the page's current run of answers began: a gap longer than two
+    /// ping periods (the page was busy) starts a new one.
+    page_answers_since: u64,
+    /// When a follower pings its page next (see `page`).
+    page_ping_at: u64,
     /// Other tabs heard on the bus, with their live instance counts.
     peers: HashMap<TabId, Peer>,
     /// Tabs whose page said it went away, and when: what their workers
@@ -196,6 +203,9 @@ where
             shared: None,
             was_open: false,
             leader_heard_at: ctx.now,
+            page_heard_at: ctx.now,
+            page_answers_since: ctx.now,
+            page_ping_at: ctx.now,
             peers: HashMap::new(),
             departed: HashMap::new(),
             leader_tabs: 0,
@@ -291,6 +301,9 @@ where
             }
             return Some(next);
         }
+        if let Some(ping_at) = self.follower_ping_at() {
+            next = next.min(ping_at);
+        }
         if let Role::Candidate(candidacy) = self.role {
             return Some(next.min(candidacy.until));
         }
@@ -371,6 +384,7 @@ where
         if now >= self.next_beat_at {
             self.announce(ctx);
         }
+        self.ping_own_page(ctx);
         if let Role::Candidate(candidacy) = self.role {
             if now >= candidacy.until {
                 self.lead(ctx, candidacy.epoch, "claim stood");

@@ -1,5 +1,5 @@
 //! A leader's watch on its page, where the engine runs the worker's socket on
-//! the page's main thread (Gecko; see `Timing::page_silence_ms`). There a
+//! the page's main thread (Gecko, WebKit; see `Timing::page_silence_ms`). There a
 //! busy page stalls the socket: what the worker hands it waits for the page,
 //! and would reach the server after what a new leader sends meanwhile.
 //!
@@ -18,6 +18,12 @@
 //!
 //! A leader tab without instances cannot ask its page: it watches nothing
 //! and hands the socket every send at once (see `watch_page`).
+//!
+//! Where the engine runs the worker's bus on the page as well (WebKit), a
+//! busy leader page also silences the leader's heartbeats, and followers
+//! ping their own pages: a follower whose page answers while the leader has
+//! been silent past `Timing::leader_silence_ms` replaces it then, instead of
+//! after `leader_timeout_ms` (see `leader_deadline`).
 
 use super::*;
 
@@ -138,8 +144,41 @@ where
         false
     }
 
+    /// When a follower pings its page next: only where the bus runs on the
+    /// page (WebKit), and through one of its instances.
+    pub(super) fn follower_ping_at(&self) -> Option<u64> {
+        let watching = self.timing.bus_on_page
+            && !self.leading()
+            && !self.is_ended()
+            && !self.instances.is_empty();
+        watching.then_some(self.page_ping_at)
+    }
+
+    /// Where the bus runs on the page (WebKit), a follower pings its page as
+    /// a leader does: a page that answered proves the tab's bus ran, so a
+    /// leader silent meanwhile is busy or gone, not unheard (see
+    /// `leader_deadline`).
+    pub(super) fn ping_own_page(&mut self, ctx: &mut Ctx<I, P>) {
+        let (Some(at), Some(ping), Some(via)) = (
+            self.follower_ping_at(),
+            self.timing.page_ping_ms(),
+            self.instances.first().map(|joined| joined.id),
+        ) else {
+            return;
+        };
+        if ctx.now >= at {
+            self.page_ping_at = ctx.now + ping;
+            ctx.out.push_back(Output::PingPage { via });
+        }
+    }
+
     /// The page answered a ping: the sends held for it go to the socket.
     pub fn page_answered(&mut self, ctx: &mut Ctx<I, P>) {
+        let ping = self.timing.page_ping_ms().unwrap_or(0);
+        if ctx.now > self.page_heard_at + 2 * ping {
+            self.page_answers_since = ctx.now;
+        }
+        self.page_heard_at = ctx.now;
         if let Role::Leader(Leading {
             page: Some(watch), ..
         }) = &mut self.role

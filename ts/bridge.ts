@@ -5,6 +5,7 @@
 
 import { wasmBase64 } from '../build/inline.js';
 import { PROTOCOL, RELEASE } from '../build/protocol.js';
+import { spawnUrl } from './runtime.js';
 import type { Announcement, Farewell, OpenRequest, Reply, Request, WorkerHello } from '../build/worker/bws_worker.js';
 
 // gloo-worker 0.6.0's `ToWorker` and `FromWorker` (actor/messages.rs) as its
@@ -40,7 +41,9 @@ export interface Link {
 /** The worker of one URL and the instances that use it. */
 class WorkerConnection {
   readonly #url: string;
-  readonly #worker: Worker;
+  /** Spawned in a task of its own (see start). */
+  #worker: Worker | undefined;
+  #ended = false;
   /** Messages held until the worker has said hello and loaded. */
   #pending: ToWorker[] | undefined = [];
   #greeted = false;
@@ -55,18 +58,40 @@ class WorkerConnection {
 
   constructor(url: string) {
     this.#url = url;
-    this.#worker = new Worker(url, { type: 'module' });
-    this.#worker.onmessage = (event) => this.#received(event.data);
+    // Spawning costs the page's main thread a few milliseconds of synchronous work (the worker,
+    // the inline script's blob: URL): in a task of its own, so that the constructor that needed the
+    // worker returns at once. A MessageChannel task, as a background tab throttles timers. What the
+    // instances send waits in #pending meanwhile, as it does until the worker has loaded.
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      this.#start();
+    };
+    port2.postMessage(null);
+  }
+
+  #start(): void {
+    if (this.#ended) return;
+    const url = this.#url;
+    let worker: Worker;
+    try {
+      worker = new Worker(spawnUrl(url), { type: 'module' });
+    } catch (error) {
+      this.fail(`the worker could not be started: ${String(error)}`);
+      return;
+    }
+    this.#worker = worker;
+    worker.onmessage = (event) => this.#received(event.data);
     // A script that 404s, fails to parse, throws, or traps (a worker of
     // another release decoding our messages) reports here.
-    this.#worker.onerror = (event) => {
+    worker.onerror = (event) => {
       event.preventDefault();
       this.fail(`the worker at ${url} failed${event.message ? `: ${event.message}` : ''}`);
     };
-    this.#worker.onmessageerror = () => this.fail(`the worker at ${url} sent a message that cannot be read`);
+    worker.onmessageerror = () => this.fail(`the worker at ${url} sent a message that cannot be read`);
     // The worker's loader waits for its WASM (see Announcement); posting it now lets the worker
     // compile while it says hello.
-    this.#worker.postMessage({ broadcastWebsocketWasm: wasmBase64 });
+    worker.postMessage({ broadcastWebsocketWasm: wasmBase64 });
   }
 
   connect(request: OpenRequest, handler: LinkHandler): Link {
@@ -94,7 +119,7 @@ class WorkerConnection {
 
   #post(message: ToWorker): void {
     if (this.#pending) this.#pending.push(message);
-    else this.#worker.postMessage(message);
+    else this.#worker?.postMessage(message);
   }
 
   #received(data: unknown): void {
@@ -107,13 +132,13 @@ class WorkerConnection {
     if (message === 'WorkerLoaded' && this.#pending) {
       const pending = this.#pending;
       this.#pending = undefined;
-      for (const queued of pending) this.#worker.postMessage(queued);
+      for (const queued of pending) this.#worker?.postMessage(queued);
     } else if (typeof message === 'object' && message !== null && 'ProcessOutput' in message) {
       const [id, reply] = message.ProcessOutput;
       if (reply === 'ping') {
         // The worker checks that this page's main thread runs (Reply::Ping in facade/).
         const pong: ToWorker = { ProcessInput: [id, 'pong'] };
-        this.#worker.postMessage(pong);
+        this.#worker?.postMessage(pong);
       } else if (typeof reply !== 'object' || !('farewell' in reply)) {
         this.#handlers.get(id)?.reply(reply);
       } else {
@@ -168,7 +193,8 @@ class WorkerConnection {
   /** Ends the worker and lets go of the instances, which it returns. */
   #end(): LinkHandler[] {
     if (workers.get(this.#url) === this) workers.delete(this.#url);
-    this.#worker.terminate();
+    this.#ended = true;
+    this.#worker?.terminate();
     this.#pending = undefined;
     for (const { channel } of this.#farewells.values()) channel.close();
     this.#farewells.clear();

@@ -173,8 +173,12 @@ where
             Body::Claim => self.heard_claim(ctx, &from, epoch),
             Body::Left => {
                 self.departed.insert(from.clone(), ctx.now);
-                // Sends it did not say it handed to its socket are in doubt.
+                // Sends it did not say it handed to its socket are in doubt;
+                // a leader need not report its sends any longer.
                 self.give_up_in_doubt(ctx);
+                if let Role::Leader(leading) = &mut self.role {
+                    leading.handed.remove(&from);
+                }
                 let tabs_before = self.tab_count();
                 self.peers.remove(&from);
                 if self.follows(&from) {

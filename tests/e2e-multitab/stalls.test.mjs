@@ -102,6 +102,16 @@ function sampleLeaders(t, followers) {
   };
 }
 
+/** When an instance of a snapshot (`times: true`) got each message, by its text: the first time. */
+function arrivals(e) {
+  const arrival = new Map();
+  for (const [k, d] of e.data.entries()) if (!arrival.has(d)) arrival.set(d, e.times[k]);
+  return arrival;
+}
+
+/** How many of `issued` ({ name, t }) arrived within ON_TIME_MS, by `arrival` (see arrivals). */
+const onTimeCount = (issued, arrival) => issued.filter((x) => arrival.get(x.name) - x.t <= ON_TIME_MS).length;
+
 const waitTicks = (tabs, count, ms) =>
   Promise.all(
     tabs.map((tab) =>
@@ -161,8 +171,8 @@ for (const b of BACKENDS) {
               );
             }
             if (isLeader) continue;
-            const arrival = new Map(got.map((name) => [name, e.times[e.data.indexOf(name)]]));
-            const onTime = issuedDuring.filter((x) => arrival.get(x.name) - x.t <= ON_TIME_MS).length;
+            const arrival = arrivals(e);
+            const onTime = onTimeCount(issuedDuring, arrival);
             const share = onTime / issuedDuring.length;
             const stale = maxStaleness(issued, e, win.start, win.end);
             report.push(
@@ -238,10 +248,7 @@ for (const b of BACKENDS) {
         // The other follower, meanwhile: how many of the server's ticks of the block came on time.
         const [snap] = await other.evaluate(() => mt.snapshot({ times: true }));
         const issuedDuring = issued.filter((x) => x.t >= win.start && x.t <= win.end);
-        const onTime = issuedDuring.filter((x) => {
-          const k = snap.data.indexOf(x.name);
-          return k >= 0 && snap.times[k] - x.t <= ON_TIME_MS;
-        }).length;
+        const onTime = onTimeCount(issuedDuring, arrivals(snap));
         const changes = snap.events.filter((e) => e.type === 'open').length;
         console.log(
           `[${ENGINE}, ${b.name}] leader blocked ${Math.round(win.end - win.start)}ms: the server got all ` +

@@ -114,7 +114,7 @@ impl<P: Clone> Outbox<P> {
     pub(super) fn give_up_at(&self, patience: u64, gone: impl Fn(&str) -> bool) -> Option<u64> {
         self.abandoned
             .iter()
-            .map(|((tab, _), since)| if gone(tab) { 0 } else { since + patience })
+            .map(|abandoned| due_at(abandoned, patience, &gone))
             .min()
     }
 
@@ -124,7 +124,7 @@ impl<P: Clone> Outbox<P> {
         let due: Vec<LeadershipId> = self
             .abandoned
             .iter()
-            .filter(|((tab, _), since)| gone(tab) || now >= since + patience)
+            .filter(|abandoned| due_at(abandoned, patience, &gone) <= now)
             .map(|(to, _)| to.clone())
             .collect();
         let before = self.entries.len();
@@ -253,6 +253,20 @@ where
             self.report(ctx);
             self.flush_outbox(ctx);
         }
+    }
+}
+
+/// When the sends held by an abandoned leadership, abandoned `since`, are
+/// given up (see `Outbox::give_up_at`).
+fn due_at(
+    ((tab, _), since): &(LeadershipId, u64),
+    patience: u64,
+    gone: &impl Fn(&str) -> bool,
+) -> u64 {
+    if gone(tab) {
+        0
+    } else {
+        since + patience
     }
 }
 

@@ -27,11 +27,12 @@
 
 use super::*;
 
-/// When a leader's page last answered, what waits for its next answer, and
-/// when to ping it next.
+/// Since when a leader watches its page (its silence counts from then, or
+/// from the page's last answer, `Scope::page_heard_at`, if later), what
+/// waits for its next answer, and when to ping it next.
 #[derive(Debug)]
 pub(super) struct PageWatch<P> {
-    heard_at: u64,
+    since: u64,
     pub(super) next_ping_at: u64,
     /// Sends for the socket, in order, held until the page answers.
     held: Vec<(SocketId, Outgoing<P>)>,
@@ -42,7 +43,7 @@ pub(super) struct PageWatch<P> {
 impl<P> PageWatch<P> {
     pub(super) fn new(now: u64) -> Self {
         PageWatch {
-            heard_at: now,
+            since: now,
             next_ping_at: now,
             held: Vec::new(),
             pinged: false,
@@ -114,12 +115,12 @@ where
             // the socket, as where the socket does not depend on the page,
             // and never hands over for a busy page, so that no send it put
             // on a stalled socket reaches the server after a successor's.
-            watch.heard_at = ctx.now;
+            watch.since = ctx.now;
             watch.next_ping_at = ctx.now + ping;
             self.release_held(ctx);
             return false;
         };
-        let silent_for = ctx.now.saturating_sub(watch.heard_at);
+        let silent_for = ctx.now.saturating_sub(watch.since.max(self.page_heard_at));
         if silent_for > silence && !self.peers.is_empty() {
             let refused = watch.held.len();
             self.step_down(
@@ -179,12 +180,6 @@ where
             self.page_answers_since = ctx.now;
         }
         self.page_heard_at = ctx.now;
-        if let Role::Leader(Leading {
-            page: Some(watch), ..
-        }) = &mut self.role
-        {
-            watch.heard_at = ctx.now;
-        }
         self.release_held(ctx);
     }
 

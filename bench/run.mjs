@@ -25,6 +25,7 @@ const SECTIONS = {
   memory: './sections/memory.mjs',
   pageCache: './sections/page-cache.mjs',
   serverLoad: './sections/server-load.mjs',
+  reconnect: './sections/reconnect.mjs',
 };
 
 const quick = process.argv.includes('--quick');
@@ -47,10 +48,11 @@ if (!quick) {
   process.env.BWS_SERVER_BIN ??= join(REPO_ROOT, 'target/release/bws-server');
 }
 
-// The baseline's page script imports the broadcast-channel package: bundle it for the browser.
+// The baseline's page script imports the broadcast-channel package, the reconnect section's
+// partysocket: bundle them for the browser.
 await build({
-  entryPoints: [join(REPO_ROOT, 'bench/pages/relay.js')],
-  outfile: join(REPO_ROOT, 'bench/build/relay.js'),
+  entryPoints: ['relay', 'partysocket'].map((name) => join(REPO_ROOT, `bench/pages/${name}.js`)),
+  outdir: join(REPO_ROOT, 'bench/build'),
   bundle: true,
   format: 'esm',
   platform: 'browser',

@@ -68,16 +68,16 @@ export function within(promise, ms, what) {
 }
 
 /**
- * Spawns bws-server on an ephemeral port serving `staticDir` (the repo root by default), with `env`
+ * Spawns bws-server on `port` (an ephemeral one by default) serving `staticDir` (the repo root by default), with `env`
  * added to its environment (e.g. PERSISTENT_CHANNELS). stop() signals only this child's PID and
  * waits for it to exit.
  */
-export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000, env = {} } = {}) {
+export async function startServer({ staticDir = REPO_ROOT, timeoutMs = 10000, env = {}, port: wanted = 0 } = {}) {
   const bin = serverBin();
   if (!existsSync(bin)) {
     throw new Error(`${bin} not found: run \`cargo build -p bws-server\` (or set BWS_SERVER_BIN)`);
   }
-  const child = spawn(bin, ['--port', '0', '--static-dir', staticDir], {
+  const child = spawn(bin, ['--port', String(wanted), '--static-dir', staticDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -151,6 +151,33 @@ export async function waitForStats(server, predicate, timeoutMs = 5000) {
     }
     await new Promise((r) => setTimeout(r, 50)); // poll interval, bounded by the deadline above
   }
+}
+
+/**
+ * A stand-in for a server that is down, on `port`: it fails every WebSocket handshake with 503 and
+ * records, per attempt, when it came and whether another was still in flight then. stop() lets the
+ * port go.
+ */
+export async function startRefuser(port) {
+  const attempts = [];
+  const sockets = new Set();
+  const listener = net.createServer((socket) => {
+    attempts.push({ t: Date.now(), overlapping: sockets.size > 0 });
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {}); // the browser may reset it first
+    socket.once('data', () => socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n'));
+  });
+  listener.listen(port, '127.0.0.1');
+  await once(listener, 'listening');
+  return {
+    attempts,
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      listener.close();
+      await once(listener, 'close');
+    },
+  };
 }
 
 /** A loopback port nothing listens on: bind port 0, note the port, close. */

@@ -13,6 +13,7 @@ import type {
 } from '../build/worker/bws_worker.js';
 import { connect, forgetSilentWorker, tabId, type InstanceReply, type Link, type LinkHandler } from './bridge.js';
 import { canShare, connectNative } from './native-link.js';
+import { reconnectSettings, type ReconnectOptionValues } from './reconnect-options.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
@@ -50,7 +51,7 @@ export interface BroadcastWebsocketEventMap extends WebSocketEventMap {
 type HandlerEntry = { value: object; listener: (event: Event) => void };
 
 /** What the constructor's second argument resolves to. */
-interface ResolvedOptions {
+interface ResolvedOptions extends ReconnectOptionValues {
   protocols?: unknown;
   scope?: unknown;
   workerUrl?: unknown;
@@ -151,6 +152,11 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   #backend: Backend | null = null;
   #tabs = 0;
   #sendsInDoubt = 0;
+  #retryCount = 0;
+  /** With `reconnect`: how many sends may wait while CONNECTING (0: send() then throws, as natively). */
+  #maxEnqueued = 0;
+  /** Sends made since the instance last was OPEN, waiting in the worker for the next `open`. */
+  #queued = 0;
   /** Set while a leader change's close event is dispatched: close() then ends the instance for good. */
   #reconnecting = false;
   #link: Link | undefined;
@@ -190,6 +196,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const graceMs = milliseconds(options, 'graceMs', 0, 0);
     const electionBackend = election(options);
     const debug = flag(options, 'debug');
+    const reconnect = reconnectSettings(options, CLASS);
     this.#url = target.href;
     this.#origin = target.origin;
     this.#scope = scope ?? defaultScope(this.#url, protocols);
@@ -203,14 +210,17 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       leaderTimeoutMs,
       graceMs,
       debug,
+      reconnect: reconnect?.worker,
     };
     this.#workerTimeoutMs = timeoutMs;
     if (!canShare()) {
+      // A native socket of its own: final when it closes, whatever `reconnect` says (README, Caveats).
       const link = connectNative(this.#request, this.#linkHandler());
       this.#link = link;
       this.#native = link.socket;
       return;
     }
+    this.#maxEnqueued = reconnect?.maxEnqueuedMessages ?? 0;
     try {
       this.#workerUrl = resolveWorkerUrl(workerUrl);
     } catch (error) {
@@ -251,6 +261,11 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   }
 
   /** Bytes passed to `send()` that the worker has not yet handed to the shared socket. */
+  /** With `reconnect`: failed connection attempts in a row (0 once a connection stayed open `minUptime`). */
+  get retryCount(): number {
+    return this.#retryCount;
+  }
+
   get bufferedAmount(): number {
     return this.#unsentBytes + this.#bytesAfterClose + (this.#native?.bufferedAmount ?? 0);
   }
@@ -321,9 +336,18 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     }
     // The argument is converted first: a Symbol throws a TypeError even while connecting.
     if (this.#readyState === CONNECTING) {
-      throw domError(`Failed to execute 'send' on '${CLASS}': Still in CONNECTING state.`, 'InvalidStateError');
-    }
-    if (this.#readyState !== OPEN || this.#link === undefined) {
+      if (this.#maxEnqueued === 0 || this.#link === undefined) {
+        throw domError(`Failed to execute 'send' on '${CLASS}': Still in CONNECTING state.`, 'InvalidStateError');
+      }
+      if (this.#queued >= this.#maxEnqueued) {
+        throw domError(
+          `Failed to execute 'send' on '${CLASS}': ${this.#queued} sends already wait for the connection (maxEnqueuedMessages).`,
+          'QuotaExceededError',
+        );
+      }
+      // The worker keeps it for the next open, and sends it before that open is dispatched.
+      this.#queued += 1;
+    } else if (this.#readyState !== OPEN || this.#link === undefined) {
       this.#bytesAfterClose += size;
       return;
     }
@@ -382,6 +406,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       backend: this.#backend,
       tabs: this.#tabs,
       sendsInDoubt: this.#sendsInDoubt,
+      retryCount: this.#retryCount,
       readyState: this.#readyState,
       bufferedAmount: this.bufferedAmount,
     };
@@ -427,7 +452,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     } else if ('leadership' in reply) {
       // The first reply: the worker runs. It sets the instance's starting
       // point; only later changes are a leaderchange.
-      const { leaderId, epoch, backend, tabs, sendsInDoubt } = reply.leadership;
+      const { leaderId, epoch, backend, tabs, sendsInDoubt, retries } = reply.leadership;
       const first = this.#backend === null;
       this.#stopWatchdog();
       const wasLeader = this.#isLeader();
@@ -436,10 +461,12 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       this.#backend = backend;
       this.#tabs = tabs;
       this.#sendsInDoubt = sendsInDoubt;
+      this.#retryCount = retries;
       if (!first && this.#isLeader() !== wasLeader) this.dispatchEvent(new Event('leaderchange'));
     } else if ('open' in reply) {
       if (this.#readyState !== CONNECTING) return;
       this.#readyState = OPEN;
+      this.#queued = 0;
       this.#protocol = reply.open.protocol;
       this.#extensions = reply.open.extensions;
       this.dispatchEvent(new Event('open'));

@@ -21,7 +21,9 @@ export function connectNative(request: OpenRequest, handler: LinkHandler): Link 
   const socket = new WebSocket(request.url, request.protocols);
   // The class applies its own binaryType to what arrives, as it does for a worker's replies.
   socket.binaryType = 'arraybuffer';
-  handler.reply({ leadership: { leaderId: request.tabId, epoch: 0, backend: 'native', tabs: 1, sendsInDoubt: 0 } });
+  handler.reply({
+    leadership: { leaderId: request.tabId, epoch: 0, backend: 'native', tabs: 1, sendsInDoubt: 0, retries: 0 },
+  });
   socket.onopen = () => handler.reply({ open: { protocol: socket.protocol, extensions: socket.extensions } });
   socket.onmessage = (event) => handler.reply({ message: event.data });
   socket.onerror = () => handler.reply('error');

@@ -1,10 +1,11 @@
 // The argument checks and conversions the native WebSocket applies (WHATWG
 // WebSockets and WebIDL), so BroadcastWebsocket throws what WebSocket throws.
 
-/** A DOMException named like the one the native WebSocket throws. */
+/** A DOMException named like the one the native WebSocket throws (or, for a full send queue, a
+ * `QuotaExceededError`, as the Web platform names a bound exceeded). */
 export function domError(
   message: string,
-  name: 'SyntaxError' | 'InvalidStateError' | 'InvalidAccessError',
+  name: 'SyntaxError' | 'InvalidStateError' | 'InvalidAccessError' | 'QuotaExceededError',
 ): DOMException {
   return new DOMException(message, name);
 }

@@ -1,5 +1,6 @@
 // Page side of the bench (window.bench): opens sockets of one kind — the browser's own WebSocket,
-// BroadcastWebsocket from dist/, or the main-thread relay baseline (relay.js) — and records what
+// BroadcastWebsocket from dist/, the main-thread relay baseline (relay.js) or partysocket's
+// reconnecting socket — and records what
 // the sections measure. Times are epoch ms (performance.timeOrigin + performance.now()), the clock
 // the server's µs stamps and node's Date.now() share on this machine.
 const now = () => performance.timeOrigin + performance.now();
@@ -8,6 +9,7 @@ const CLASSES = {
   native: async () => WebSocket,
   library: async () => (await import('/dist/index.js')).BroadcastWebsocket,
   relay: async () => (await import('/bench/build/relay.js')).RelaySocket,
+  partysocket: async () => (await import('/bench/build/partysocket.js')).ReconnectingWebSocket,
 };
 const STAMP = '__bws:stamp ';
 
@@ -16,7 +18,12 @@ class Probe {
   constructor(Socket, kind, url, options) {
     this.kind = kind;
     this.createdAt = now();
-    this.socket = kind === 'library' ? new Socket(url, options) : new Socket(url);
+    this.socket =
+      kind === 'library'
+        ? new Socket(url, options)
+        : kind === 'partysocket'
+          ? new Socket(url, undefined, options)
+          : new Socket(url);
     this.constructedAt = now();
     this.opens = [];
     this.resetStream();

@@ -12,7 +12,7 @@ mod wire;
 pub use options::{Backend, BroadcastWebsocketOptions, Election, Protocols, Status};
 pub use wire::{
     Announcement, CloseRequest, Closed, Farewell, JsCodec, Leadership, OpenRequest, Opened,
-    Payload, Reply, Request, WorkerHello,
+    Payload, Reconnect, Reply, Request, WorkerHello,
 };
 
 /// The version of the page ↔ worker protocol. A page refuses a worker that

@@ -85,6 +85,53 @@ pub struct BroadcastWebsocketOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub debug: Option<bool>,
+    /// Reconnect when the connection is lost, once per scope: the leader's
+    /// worker retries for every tab (README, Reconnecting). Default: false,
+    /// a lost connection is final, as natively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub reconnect: Option<bool>,
+    /// With `reconnect`: the bound on the delay before the first attempt,
+    /// in ms; each delay is a random time up to its bound. Default: 3000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub min_reconnection_delay: Option<f64>,
+    /// With `reconnect`: the bound on any delay, in ms. Default: 10000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub max_reconnection_delay: Option<f64>,
+    /// With `reconnect`: how much the bound grows with each failed attempt
+    /// in a row (at least 1). Default: 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub reconnection_delay_grow_factor: Option<f64>,
+    /// With `reconnect`: how long, in ms, a connection must stay open for
+    /// the attempts to count from zero again. Default: 5000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub min_uptime: Option<f64>,
+    /// With `reconnect`: how long, in ms, an attempt may take to open
+    /// before it counts as failed. Default: 4000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub connection_timeout: Option<f64>,
+    /// With `reconnect`: failed attempts in a row after which the close is
+    /// final for every instance. Default: `Infinity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub max_retries: Option<f64>,
+    /// With `reconnect`: how many sends an instance may queue while
+    /// `CONNECTING` (they go, in order, before `open` is dispatched); one
+    /// more throws a `QuotaExceededError`. 0: `send()` while `CONNECTING`
+    /// throws an `InvalidStateError`, as natively. Default: `Infinity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub max_enqueued_messages: Option<f64>,
+    /// With `reconnect`: close codes from the server that reconnect although
+    /// they are final by default (1008 and 4000–4999). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub reconnect_on_codes: Option<Vec<u16>>,
 }
 
 /// A snapshot of one instance and its shared connection, from `status()`.
@@ -117,6 +164,9 @@ pub struct Status {
     /// A leader that steps down says which it passed on, and the others go
     /// again through the next leader: those are never in doubt.
     pub sends_in_doubt: u32,
+    /// With `reconnect`: failed connection attempts in a row, as
+    /// `retryCount` gives (0 once a connection stayed open `minUptime`).
+    pub retry_count: u32,
     /// The instance's `readyState`.
     pub ready_state: u16,
     /// The instance's `bufferedAmount`.

@@ -79,6 +79,31 @@ pub struct OpenRequest {
     pub grace_ms: u64,
     /// Whether the worker logs election and routing decisions.
     pub debug: bool,
+    /// How the leader reconnects (option `reconnect`); absent: it does not.
+    #[tsify(optional)]
+    pub reconnect: Option<Reconnect>,
+}
+
+/// The reconnect options, validated by the page, in whole milliseconds.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconnect {
+    /// `minReconnectionDelay`.
+    pub min_reconnection_delay: u64,
+    /// `maxReconnectionDelay`.
+    pub max_reconnection_delay: u64,
+    /// `reconnectionDelayGrowFactor`.
+    pub reconnection_delay_grow_factor: f64,
+    /// `minUptime`.
+    pub min_uptime: u64,
+    /// `connectionTimeout`.
+    pub connection_timeout: u64,
+    /// `maxRetries`, `Infinity` as the largest `u32`.
+    pub max_retries: u32,
+    /// `maxEnqueuedMessages` > 0: sends of connecting instances wait.
+    pub queue: bool,
+    /// `reconnectOnCodes`.
+    pub reconnect_on_codes: Vec<u16>,
 }
 
 /// `close(code, reason)`.
@@ -143,6 +168,8 @@ pub struct Leadership {
     pub tabs: u32,
     /// This tab's sends in doubt so far (see `Status::sends_in_doubt`).
     pub sends_in_doubt: u32,
+    /// Failed connection attempts in a row (see `Status::retry_count`).
+    pub retries: u32,
 }
 
 /// The socket opened.

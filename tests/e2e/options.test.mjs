@@ -82,6 +82,41 @@ describe('election', () => {
   });
 });
 
+describe('reconnect', () => {
+  test(
+    'without it, send() while CONNECTING throws; with it, sends wait for open and go first',
+    { skip: libraryOnly },
+    async (t) => {
+      const { p } = await pageWithConsole(t);
+      const seen = await p.evaluate(async (url) => {
+        const plain = new TestSocket(url);
+        const plainError = harness.thrown(() => plain.send('early'));
+        plain.close();
+        const ws = new TestSocket(url, { reconnect: true, maxEnqueuedMessages: 2 });
+        const log = harness.record(ws);
+        ws.send('first');
+        ws.send('second');
+        const over = harness.thrown(() => ws.send('third'));
+        const queued = ws.bufferedAmount;
+        // Sent in the open handler: it must come after the queued ones.
+        ws.addEventListener('open', () => ws.send('from onopen'), { once: true });
+        await log.untilType('open');
+        await log.untilCount('message', 3);
+        const status = ws.status();
+        ws.close();
+        await log.untilType('close');
+        return { plainError, over, queued, echoes: [...log.messages], retryCount: ws.retryCount, status };
+      }, server.wsUrl());
+      assert.equal(seen.plainError?.name, 'InvalidStateError');
+      assert.equal(seen.over?.name, 'QuotaExceededError');
+      assert.equal(seen.queued, 'first'.length + 'second'.length, 'queued sends count in bufferedAmount');
+      assert.deepEqual(seen.echoes.slice(0, 3), ['first', 'second', 'from onopen']);
+      assert.equal(seen.retryCount, 0);
+      assert.equal(seen.status.retryCount, 0);
+    },
+  );
+});
+
 describe('bad option values', () => {
   test('throw a TypeError naming the option', { skip: libraryOnly }, async (t) => {
     const { p } = await pageWithConsole(t);
@@ -93,6 +128,16 @@ describe('bad option values', () => {
         debug: { debug: 'yes' },
         scope: { scope: 42 },
         workerTimeoutMs: { workerTimeoutMs: Number.NaN },
+        // Checked with or without `reconnect: true`, so that a typo fails at once.
+        reconnect: { reconnect: 1 },
+        minReconnectionDelay: { minReconnectionDelay: -1 },
+        maxReconnectionDelay: { reconnect: true, minReconnectionDelay: 500, maxReconnectionDelay: 100 },
+        reconnectionDelayGrowFactor: { reconnectionDelayGrowFactor: 0.5 },
+        minUptime: { minUptime: '5s' },
+        connectionTimeout: { connectionTimeout: 0 },
+        maxRetries: { maxRetries: 1.5 },
+        maxEnqueuedMessages: { maxEnqueuedMessages: -1 },
+        reconnectOnCodes: { reconnectOnCodes: [999] },
       };
       return Object.fromEntries(
         Object.entries(cases).map(([name, options]) => [name, harness.thrown(() => new TestSocket(url, options))]),

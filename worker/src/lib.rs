@@ -7,7 +7,9 @@
 
 pub mod web;
 
-use bws_core::{Backend, Driver, Event, Instances, JoinRequest, LockEvent, Seams, SocketEvent};
+use bws_core::{
+    Backend, Driver, Event, Instances, JoinRequest, LockEvent, ReconnectPolicy, Seams, SocketEvent,
+};
 use bws_core::{SocketId, Timing};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use wasm_bindgen::JsValue;
@@ -17,7 +19,7 @@ use crate::web::clock::WebClock;
 use crate::web::engine::PageBound;
 use crate::web::locks::WebLocks;
 use crate::web::socket::WebSockets;
-use bws_facade::{Election, Leadership, OpenRequest, Opened, Payload, Reply, Request};
+use bws_facade::{Election, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply, Request};
 
 /// The web seams the driver runs on.
 #[derive(Debug)]
@@ -89,6 +91,7 @@ impl Worker for Engine {
                 leader_timeout_ms,
                 grace_ms,
                 debug,
+                reconnect,
             }) => {
                 let backend = match (election, self.has_locks) {
                     (Election::Auto | Election::Locks, true) => Backend::Locks,
@@ -115,6 +118,7 @@ impl Worker for Engine {
                     timing,
                     grace_ms,
                     debug,
+                    reconnect: reconnect.map(reconnect_policy),
                 };
                 self.driver
                     .get_or_insert_with(|| web_driver(scope, tab_id))
@@ -189,6 +193,19 @@ impl Instances<HandlerId, Payload> for Replies {
     }
 }
 
+fn reconnect_policy(options: Reconnect) -> ReconnectPolicy {
+    ReconnectPolicy {
+        min_delay_ms: options.min_reconnection_delay,
+        max_delay_ms: options.max_reconnection_delay,
+        grow_factor: options.reconnection_delay_grow_factor,
+        min_uptime_ms: options.min_uptime,
+        connection_timeout_ms: options.connection_timeout,
+        max_retries: options.max_retries,
+        queue: options.queue,
+        reconnect_on_codes: options.reconnect_on_codes,
+    }
+}
+
 fn reply(event: Event<Payload>) -> Reply {
     match event {
         Event::Leadership(leadership) => Reply::Leadership(Leadership {
@@ -200,6 +217,7 @@ fn reply(event: Event<Payload>) -> Reply {
             },
             tabs: leadership.tabs,
             sends_in_doubt: leadership.sends_in_doubt,
+            retries: leadership.retries,
         }),
         Event::Open {
             protocol,

@@ -12,7 +12,7 @@
 
 mod common;
 
-use bws_core::{Backend, Timing};
+use bws_core::{Backend, ReconnectPolicy, Timing};
 use common::*;
 
 fn seeds(default: u64) -> Vec<u64> {
@@ -31,6 +31,8 @@ struct Knobs {
     partitions: bool,
     zombies: bool,
     server_faults: bool,
+    /// The server goes down for a while (with `reconnect`).
+    outages: bool,
     /// Pages get busy: the engine is Gecko.
     busy_pages: bool,
     scopes: &'static [&'static str],
@@ -57,6 +59,19 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
             true
         }
     };
+    // A third of the runs reconnect, with small delays.
+    if rng.chance(0.35) {
+        cfg.reconnect = Some(ReconnectPolicy {
+            min_delay_ms: rng.range((10, 300)),
+            max_delay_ms: rng.range((300, 2000)),
+            grow_factor: 1.5,
+            min_uptime_ms: rng.range((100, 1000)),
+            connection_timeout_ms: rng.range((100, 1000)),
+            max_retries: if rng.chance(0.3) { 3 } else { u32::MAX },
+            queue: rng.chance(0.7),
+            reconnect_on_codes: Vec::new(),
+        });
+    }
     cfg.grace_ms = if rng.chance(0.3) {
         rng.range((1, 400))
     } else {
@@ -74,6 +89,7 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
         partitions: rng.chance(0.4),
         zombies: rng.chance(0.2),
         server_faults: rng.chance(0.3),
+        outages: cfg.reconnect.is_some(),
         busy_pages: page_bound,
         scopes: if rng.chance(0.3) { &["a", "b"] } else { &["a"] },
         rounds: rng.range((2, 4)) as usize,
@@ -132,7 +148,9 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
                 }
             }
             29..=50 => {
-                if let Some(instance) = rng.pick(&usable_instances(w, true)) {
+                // With `reconnect`'s queue, connecting instances send too.
+                let queue = w.cfg.reconnect.as_ref().is_some_and(|policy| policy.queue);
+                if let Some(instance) = rng.pick(&usable_instances(w, !queue)) {
                     for _ in 0..rng.range((1, 3)) {
                         w.send(instance);
                     }
@@ -176,6 +194,13 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
                     w.server_drop(scope);
                 }
             }
+            87..=88 if knobs.outages => {
+                // A restart: down for a while, its connections dropped.
+                w.server.refuse = !w.server.refuse;
+                if w.server.refuse {
+                    w.server_drop(scope);
+                }
+            }
             82..=83 if rng.chance(0.3) => {
                 w.add_tab();
             }
@@ -199,6 +224,7 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
 /// the election must settle and traffic flow.
 fn calm(w: &mut World, knobs: &Knobs) {
     w.recover();
+    w.server.refuse = false;
     for tab in 0..w.tabs.len() {
         w.thaw(tab);
     }

@@ -5,65 +5,10 @@
 mod common;
 
 use bws_core::{
-    Backend, Body, BusMessage, CloseInfo, Event, SharedState, Timing, PROTOCOL_VERSION,
+    Backend, Body, BusMessage, CloseInfo, Event, Heartbeat, Retry, SharedState, Timing,
+    PROTOCOL_VERSION,
 };
 use common::*;
-
-const BOTH: [Backend; 2] = [Backend::Locks, Backend::Lease];
-
-fn world(backend: Backend, tabs: usize) -> World {
-    let mut w = World::new(Config::new(backend));
-    for index in 0..tabs {
-        // Ids in creation order, so that tie-breaks are predictable.
-        w.add_tab_named(&format!("tab-{index}"));
-    }
-    w
-}
-
-fn settle(w: &mut World) {
-    let ms = w.cfg.settle_ms(w.tabs.len());
-    w.run_for(ms);
-}
-
-fn open() -> Event<Pl> {
-    Event::Open {
-        protocol: "sim".to_owned(),
-        extensions: String::new(),
-    }
-}
-
-fn closed(code: u16, reason: &str, was_clean: bool, reconnecting: bool) -> Event<Pl> {
-    Event::Closed {
-        info: CloseInfo {
-            code,
-            reason: reason.to_owned(),
-            was_clean,
-        },
-        reconnecting,
-    }
-}
-
-fn reconnect() -> Event<Pl> {
-    closed(1006, "", false, true)
-}
-
-/// `count` tabs with one instance each in scope "s", settled.
-fn tabs_with_instances(backend: Backend, count: usize) -> (World, Vec<InstanceId>) {
-    with_instances(world(backend, count))
-}
-
-/// One instance in scope "s" for each tab of `w`, settled.
-fn with_instances(mut w: World) -> (World, Vec<InstanceId>) {
-    let count = w.tabs.len();
-    let mut instances = Vec::new();
-    for tab in 0..count {
-        instances.push(w.join(tab, "s"));
-        w.run_for(50);
-    }
-    settle(&mut w);
-    w.check_settled(&["s"]);
-    (w, instances)
-}
 
 /// After the leader's tab (and any other in `gone`) was lost: how long until
 /// a new leader, once the scope settled, every instance of the other tabs
@@ -357,11 +302,12 @@ fn junk_and_other_versions_are_ignored() {
                     v: PROTOCOL_VERSION + 1,
                     from: "tab-x".to_owned(),
                     epoch: u64::MAX,
-                    body: Body::Heartbeat {
+                    body: Body::Heartbeat(Heartbeat {
                         state: SharedState::Connecting,
                         tabs: 9,
                         handed: Vec::new(),
-                    },
+                        retry: Retry::default(),
+                    }),
                 },
             ),
             (

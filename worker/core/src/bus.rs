@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{CloseInfo, TabId};
 
 /// The bus protocol version. Bump it on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// One message on a scope's channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,21 +39,36 @@ pub enum SharedState {
     },
 }
 
+/// What a leader's heartbeat says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The socket's state.
+    pub state: SharedState,
+    /// Tabs with live instances in the scope, the leader's included.
+    pub tabs: u32,
+    /// Per tab, the last of its sends (`Out::seq`) this leadership handed to
+    /// its socket: the tab need not keep them any longer.
+    pub handed: Vec<(TabId, u64)>,
+    /// The reconnect loop's progress, which a tab that takes over carries on.
+    pub retry: Retry,
+}
+
+/// The progress of a scope's reconnect loop (see the core's scope/reconnect.rs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retry {
+    /// Failed attempts in a row.
+    pub count: u32,
+    /// When the next attempt is due, on the tabs' shared time base.
+    pub at: u64,
+}
+
 /// The content of a bus message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body<P> {
     /// A tab joined the scope: a leader answers with a heartbeat at once.
     Hello,
     /// The leader is alive; a snapshot of the shared connection.
-    Heartbeat {
-        /// The socket's state.
-        state: SharedState,
-        /// Tabs with live instances in the scope, the leader's included.
-        tabs: u32,
-        /// Per tab, the last of its sends (`Out::seq`) this leadership
-        /// handed to its socket: the tab need not keep them any longer.
-        handed: Vec<(TabId, u64)>,
-    },
+    Heartbeat(Heartbeat),
     /// A follower's live instance count, sent on change and with every
     /// heartbeat period. Zero means the tab leaves; `close` is the code and
     /// reason of its last `close()`, for the leader to close the socket with

@@ -21,7 +21,7 @@ mod tab;
 
 use serde::{Deserialize, Serialize};
 
-pub use bus::{Body, BusMessage, SharedState, PROTOCOL_VERSION};
+pub use bus::{Body, BusMessage, Heartbeat, Retry, SharedState, PROTOCOL_VERSION};
 pub use driver::Driver;
 pub use seams::{Bus, Clock, Instances, LockEvent, Locks, Seams, SocketEvent, Transport};
 pub use tab::Tab;
@@ -158,9 +158,72 @@ impl Default for Timing {
     }
 }
 
+/// How a scope's leader reconnects when its socket is lost (see the core's
+/// scope/reconnect.rs). Delays are partysocket's, with full jitter: the
+/// `n`th attempt in a row waits a random time up to
+/// `min_delay_ms × grow_factor^(n−1)`, at most `max_delay_ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconnectPolicy {
+    /// The bound on the delay before the first attempt.
+    pub min_delay_ms: u64,
+    /// The bound on any delay.
+    pub max_delay_ms: u64,
+    /// How much the bound grows with each failed attempt.
+    pub grow_factor: f64,
+    /// How long a connection must stay open before the attempts count from
+    /// zero again.
+    pub min_uptime_ms: u64,
+    /// How long an attempt may take to open before it counts as failed.
+    pub connection_timeout_ms: u64,
+    /// Failed attempts in a row after which the close is final for all.
+    pub max_retries: u32,
+    /// Whether sends of connecting instances wait for the next `open`
+    /// (the page bounds how many).
+    pub queue: bool,
+    /// Close codes that end the connection for good unless listed here: by
+    /// default the server's 1008 (policy violation) and 4000–4999 are final.
+    pub reconnect_on_codes: Vec<u16>,
+}
+
+impl ReconnectPolicy {
+    /// partysocket 1.3.0's defaults, with a queue.
+    pub fn new() -> Self {
+        ReconnectPolicy {
+            min_delay_ms: 3000,
+            max_delay_ms: 10_000,
+            grow_factor: 1.3,
+            min_uptime_ms: 5000,
+            connection_timeout_ms: 4000,
+            max_retries: u32::MAX,
+            queue: true,
+            reconnect_on_codes: Vec::new(),
+        }
+    }
+
+    /// Whether a socket closed with `code` stays closed: a policy violation
+    /// or an application's code (4000–4999) from the server says retrying
+    /// would not help, unless the application says otherwise.
+    pub fn is_final(&self, code: u16) -> bool {
+        (code == 1008 || (4000..=4999).contains(&code)) && !self.reconnect_on_codes.contains(&code)
+    }
+
+    /// The bound on the delay before the `attempt`th attempt in a row (from 1).
+    pub fn delay_bound_ms(&self, attempt: u32) -> u64 {
+        let exponent = attempt.saturating_sub(1).min(1000) as i32;
+        let bound = self.min_delay_ms as f64 * self.grow_factor.powi(exponent);
+        (bound as u64).min(self.max_delay_ms)
+    }
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy::new()
+    }
+}
+
 /// What an instance asks for when it joins. The first instance of a scope in a
 /// tab sets the scope's URL, protocols and settings for that tab.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JoinRequest {
     /// The name of the shared connection; instances with the same scope share one socket.
     pub scope: String,
@@ -176,6 +239,9 @@ pub struct JoinRequest {
     pub grace_ms: u64,
     /// Whether to log election and routing decisions.
     pub debug: bool,
+    /// How the leader reconnects; `None`: a lost socket is final for all,
+    /// as a native socket's close is.
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 /// The outcome of a closing handshake, as a `CloseEvent` reports it.
@@ -215,6 +281,9 @@ pub struct Leadership {
     /// vanished (crashed, or its page went away) before it said whether it
     /// put them on its socket. They may or may not have reached the server.
     pub sends_in_doubt: u32,
+    /// Failed connection attempts in a row (option `reconnect`): zero once a
+    /// connection stayed open `min_uptime_ms`.
+    pub retries: u32,
 }
 
 /// What happened, from one instance's point of view.

@@ -1,8 +1,7 @@
 //! The tab: routes inputs to the scope they concern and collects outputs.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 
 use super::scope::{Ctx, Scope};
 use super::{BusMessage, CloseInfo, JoinRequest, Output, SocketId, TabId};
@@ -20,6 +19,8 @@ pub struct Tab<I, P> {
     next_socket: u64,
     /// The number of the tab's next send, in any scope (see `Body::Out`).
     next_send: u64,
+    /// The state of the tab's random generator (reconnect delays' jitter).
+    random: u64,
     outputs: VecDeque<Output<I, P>>,
 }
 
@@ -30,6 +31,11 @@ where
 {
     /// A tab with no instances.
     pub fn new(me: TabId) -> Self {
+        // Seeded by the tab's own id (random, chosen by the page), so that
+        // tabs draw apart and a simulated tab draws the same every run.
+        let mut hasher = DefaultHasher::new();
+        me.hash(&mut hasher);
+        let random = hasher.finish() | 1;
         Tab {
             me,
             scopes: HashMap::default(),
@@ -38,6 +44,7 @@ where
             kept_locks: Vec::new(),
             next_socket: 0,
             next_send: 1,
+            random,
             outputs: VecDeque::new(),
         }
     }
@@ -87,6 +94,7 @@ where
                 next_socket,
                 next_send,
                 sockets,
+                random,
                 ..
             } = self;
             let mut ctx = Ctx {
@@ -96,6 +104,7 @@ where
                 next_socket,
                 next_send,
                 sockets,
+                random,
             };
             scopes.insert(name.clone(), Scope::new(&mut ctx, request));
         }
@@ -246,6 +255,7 @@ where
             sockets,
             instances,
             kept_locks,
+            random,
         } = self;
         let Some(scope) = scopes.get_mut(name) else {
             return;
@@ -257,6 +267,7 @@ where
             next_socket,
             next_send,
             sockets,
+            random,
         };
         scope.wake(&mut ctx);
         step(scope, &mut ctx);

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use bws_core::{Backend, Body, BusMessage, CloseInfo, SocketId};
+use bws_core::{Backend, Body, BusMessage, CloseInfo, Heartbeat, SocketId};
 
 use super::instances::Phase;
 use super::scheduler::{Ev, Input};
@@ -55,7 +55,7 @@ pub(super) enum Cause {
 pub(super) fn body_name<P>(body: &Body<P>) -> &'static str {
     match body {
         Body::Hello => "Hello",
-        Body::Heartbeat { .. } => "Heartbeat",
+        Body::Heartbeat(_) => "Heartbeat",
         Body::Presence { .. } => "Presence",
         Body::Claim => "Claim",
         Body::Out { .. } => "Out",
@@ -69,11 +69,12 @@ pub(super) fn body_name<P>(body: &Body<P>) -> &'static str {
 
 pub(super) fn short(body: &Body<Pl>) -> String {
     match body {
-        Body::Heartbeat {
+        Body::Heartbeat(Heartbeat {
             state,
             tabs,
             handed,
-        } => format!("Heartbeat({state:?}, {tabs}, handed {handed:?})"),
+            retry,
+        }) => format!("Heartbeat({state:?}, {tabs}, handed {handed:?}, {retry:?})"),
         Body::Refused { handed } => format!("Refused(handed {handed:?})"),
         Body::Presence { instances, close } => format!("Presence({instances}, {close:?})"),
         Body::Out {
@@ -141,11 +142,29 @@ impl World {
                 if self.tabs[tab].sockets.contains_key(&socket) {
                     self.fail(format!("{id} reused socket id {}", socket.0));
                 }
-                if let Some(lead) = self.tabs[tab].leading.get(&scope).filter(|l| !l.closing) {
+                let lead = self.tabs[tab].leading.get(&scope).filter(|l| !l.closing);
+                if let Some(lead) = lead.filter(|l| l.socket.is_some()) {
                     let lead = lead.clone();
                     self.fail(format!(
                         "{id} opens a second socket while leading with {lead:?}"
                     ));
+                }
+                // The reconnect loop's next attempt: the leadership heartbeat
+                // already. A new leadership heartbeats once it has opened.
+                let epoch = lead.and_then(|l| l.epoch);
+                // One reconnect loop per scope: at most one attempt in flight.
+                let in_flight = self.server.conns.iter().find(|conn| {
+                    conn.scope == scope
+                        && conn.state == ConnState::Connecting
+                        && self.tabs[conn.tab].alive
+                });
+                if let (Some(conn), true) = (in_flight, self.cfg.reconnect.is_some()) {
+                    if !self.is_faulty() {
+                        let other = self.tabs[conn.tab].id.clone();
+                        self.fail(format!(
+                            "{id} connects {scope} while {other}'s attempt is in flight"
+                        ));
+                    }
                 }
                 let conn = self.server.conns.len();
                 self.server.conns.push(Conn {
@@ -153,6 +172,7 @@ impl World {
                     socket,
                     scope: scope.clone(),
                     state: ConnState::Connecting,
+                    requested_at: self.now,
                     opened_at: None,
                     down_last: 0,
                     up_last: 0,
@@ -168,8 +188,8 @@ impl World {
                 self.tabs[tab].leading.insert(
                     scope,
                     Lead {
-                        socket,
-                        epoch: None,
+                        socket: Some(socket),
+                        epoch,
                         beat_at: self.now,
                         closing: false,
                     },
@@ -197,7 +217,7 @@ impl World {
                 self.tabs[tab].leading.insert(
                     scope,
                     Lead {
-                        socket,
+                        socket: Some(socket),
                         epoch: None,
                         beat_at: self.now,
                         closing: true,
@@ -224,7 +244,7 @@ impl World {
                 }
                 let (scope, conn) = (s.scope.clone(), s.conn);
                 let lead = self.tabs[tab].leading.get(&scope).cloned();
-                if lead.as_ref().map(|l| l.socket) != Some(socket) {
+                if lead.as_ref().and_then(|l| l.socket) != Some(socket) {
                     self.fail(format!(
                         "{id} transmits on socket {} it does not lead with",
                         socket.0
@@ -299,7 +319,7 @@ impl World {
                 if let Some(lead) = self.tabs[tab]
                     .leading
                     .get_mut(&scope)
-                    .filter(|l| l.socket == socket)
+                    .filter(|l| l.socket == Some(socket))
                 {
                     lead.closing = true;
                 }
@@ -364,14 +384,16 @@ impl World {
                 // The population changed: a takeover may take longer (say, a
                 // better claimant left during its claim window).
                 self.void_takeovers(&scope);
-                // Only the leader's socket survives a scope's end if it is closing.
-                if let Some(lead) = self.tabs[tab]
-                    .leading
-                    .get(&scope)
-                    .filter(|l| !l.closing)
-                    .cloned()
-                {
-                    self.fail(format!("{id} left {scope} while leading with {lead:?}"));
+                // Only the leader's socket survives a scope's end if it is
+                // closing; a leader between reconnect attempts has none.
+                match self.tabs[tab].leading.get(&scope).cloned() {
+                    Some(lead) if lead.socket.is_none() => {
+                        self.tabs[tab].leading.remove(&scope);
+                    }
+                    Some(lead) if !lead.closing => {
+                        self.fail(format!("{id} left {scope} while leading with {lead:?}"));
+                    }
+                    _ => {}
                 }
             }
             Call::Post { scope, message } => self.post(tab, scope, message),

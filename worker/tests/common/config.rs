@@ -1,7 +1,7 @@
 //! What a world is made of: its seed and PRNG, the latencies and faults of
 //! its network, the election's timing, and the bounds that follow from them.
 
-use bws_core::{Backend, Timing};
+use bws_core::{Backend, ReconnectPolicy, Timing};
 
 // ---------------------------------------------------------------- rng
 
@@ -88,6 +88,8 @@ pub struct Config {
     pub timing: Timing,
     pub grace_ms: u64,
     pub net: Net,
+    /// The scope's reconnect policy (option `reconnect`), if any.
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 impl Config {
@@ -98,6 +100,7 @@ impl Config {
             timing: Timing::with_leader_timeout(600),
             grace_ms: 0,
             net: Net::fixed(1, 5),
+            reconnect: None,
         }
     }
 

@@ -96,7 +96,7 @@ impl World {
                     }
                     Cause::Socket(socket) => {
                         let lead = self.tabs[tab].leading.get(&scope).cloned();
-                        let ok = lead.as_ref().is_some_and(|l| l.socket == *socket)
+                        let ok = lead.as_ref().is_some_and(|l| l.socket == Some(*socket))
                             && leader.as_deref() == Some(id.as_str())
                             && lead.and_then(|l| l.epoch).is_none_or(|e| e == epoch);
                         if !ok {

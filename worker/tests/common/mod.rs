@@ -14,13 +14,15 @@
 //! - `server`: the WebSocket server;
 //! - `instances`: what each instance is told, checked and recorded;
 //! - `oracle`: the invariants, and the checks of a settled world;
-//! - `config`: seed, latencies, faults and timing.
+//! - `config`: seed, latencies, faults and timing;
+//! - `scenario`: what scenario tests share (worlds of named tabs, expected events).
 #![allow(dead_code)]
 
 mod browser;
 mod config;
 mod instances;
 mod oracle;
+mod scenario;
 mod scheduler;
 mod seams;
 mod server;
@@ -32,6 +34,7 @@ pub use self::{
     config::{Config, Net, Rng},
     instances::{Instance, Phase},
     oracle::Stats,
+    scenario::*,
     scheduler::Input,
     seams::{Alarm, Call, Calls, SimClock, SimDriver, Wire},
     server::{Conn, ConnState, Received, Server},

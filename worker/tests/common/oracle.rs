@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bws_core::{Backend, Body, BusMessage, Event};
 
 use super::instances::Phase;
-use super::world::World;
+use super::world::{Lead, World};
 use super::{InstanceId, Pl};
 
 #[derive(Debug, Default, Clone)]
@@ -55,7 +55,7 @@ impl World {
         let id = self.tabs[tab].id.clone();
         let epoch = message.epoch;
         match &message.body {
-            Body::Heartbeat { .. } => {
+            Body::Heartbeat(_) => {
                 // One leader per epoch. Epochs are milliseconds: a grant
                 // stolen before it was heard of, or two claims on both sides
                 // of a partition, may share one; but two tabs that hear each
@@ -76,6 +76,22 @@ impl World {
                 self.epoch_leaders.insert(key, tab);
                 let max = self.max_epoch.entry(scope.to_owned()).or_insert(0);
                 *max = (*max).max(epoch);
+                // The reconnect loop leads again with a new epoch for each
+                // socket, and heartbeats between attempts without one.
+                let relead = |lead: &Lead| {
+                    lead.closing || (lead.socket.is_none() && lead.epoch.is_some_and(|e| e < epoch))
+                };
+                let reconnecting = self.cfg.reconnect.is_some()
+                    && self.tabs[tab].leading.get(scope).is_none_or(relead);
+                if reconnecting {
+                    let lead = Lead {
+                        socket: None,
+                        epoch: Some(epoch),
+                        beat_at: self.now,
+                        closing: false,
+                    };
+                    self.tabs[tab].leading.insert(scope.to_owned(), lead);
+                }
                 let Some(lead) = self.tabs[tab].leading.get_mut(scope) else {
                     self.fail(format!("{id} heartbeats {scope} without a socket"));
                 };
@@ -99,7 +115,10 @@ impl World {
             Body::In(_) | Body::Error | Body::Closed(_) => {
                 self.check_awake(tab, scope, "relays");
                 let lead_epoch = self.tabs[tab].leading.get(scope).and_then(|l| l.epoch);
-                let closed = matches!(message.body, Body::Closed(_));
+                // A socket's close, and with `reconnect` the error before a
+                // final one, are told once the socket is gone.
+                let closed = matches!(message.body, Body::Closed(_))
+                    || (matches!(message.body, Body::Error) && self.cfg.reconnect.is_some());
                 if lead_epoch != Some(epoch) && !closed {
                     self.fail(format!(
                         "{id} relays for epoch {epoch}, leads {lead_epoch:?}"
@@ -125,6 +144,14 @@ impl World {
                             || following.unwrap().0 == Some(id.clone()))
                 {
                     self.fail(format!("{id} posts #{instance}'s send to epoch {epoch}"));
+                }
+            }
+            Body::Refused { .. } => {
+                // A leader between reconnect attempts stops leading: it has
+                // no socket to close.
+                let leads = self.tabs[tab].leading.get(scope);
+                if leads.is_some_and(|l| l.socket.is_none() && l.epoch == Some(epoch)) {
+                    self.tabs[tab].leading.remove(scope);
                 }
             }
             Body::Claim => {
@@ -214,7 +241,11 @@ impl World {
             .takeovers
             .iter()
             .map(|t| t.scope.clone())
-            .filter(|scope| !self.leaders(scope).is_empty())
+            .filter(|scope| {
+                // With `reconnect`, during an outage: a tab leads the loop.
+                let looping = self.cfg.reconnect.is_some() && !self.leading_tabs(scope).is_empty();
+                looping || !self.leaders(scope).is_empty()
+            })
             .collect();
         for scope in done {
             self.took_over(&scope);

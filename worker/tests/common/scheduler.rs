@@ -308,7 +308,7 @@ impl World {
                 if self.tabs[tab]
                     .leading
                     .get(&scope)
-                    .is_some_and(|l| l.socket == socket)
+                    .is_some_and(|l| l.socket == Some(socket))
                 {
                     self.tabs[tab].leading.remove(&scope);
                 }

@@ -34,6 +34,8 @@ pub struct Conn {
     pub socket: SocketId,
     pub scope: String,
     pub state: ConnState,
+    /// When the tab asked for it.
+    pub requested_at: u64,
     pub opened_at: Option<u64>,
     pub(super) down_last: u64,
     pub(super) up_last: u64,
@@ -54,6 +56,8 @@ pub struct Server {
     pub echo: bool,
     /// Fail every connection attempt.
     pub refuse: bool,
+    /// Never answer a connection attempt (a black hole).
+    pub hang: bool,
     next_down: HashMap<String, u32>,
     /// The close frames clients sent: (conn, code, reason).
     pub client_closes: Vec<(usize, Option<u16>, String)>,
@@ -120,7 +124,7 @@ impl World {
     /// The server closes every open connection of `scope` cleanly.
     pub fn server_close(&mut self, scope: &str, code: u16, reason: &str) {
         self.note(format!("server: closes {scope} with {code}"));
-        for (at, tab, socket) in self.end_conns(scope) {
+        for (at, tab, socket) in self.end_conns(scope, code) {
             let info = CloseInfo {
                 code,
                 reason: reason.to_owned(),
@@ -133,7 +137,7 @@ impl World {
     /// Every open connection of `scope` drops: error, then 1006.
     pub fn server_drop(&mut self, scope: &str) {
         self.note(format!("server: drops {scope}"));
-        for (at, tab, socket) in self.end_conns(scope) {
+        for (at, tab, socket) in self.end_conns(scope, 1006) {
             self.schedule(at, Ev::Tab(tab, Input::SocketError(socket)));
             self.schedule(
                 at,
@@ -142,11 +146,19 @@ impl World {
         }
     }
 
-    /// Ends every open connection of `scope` on the server side; returns, for
-    /// each, when its tab hears of it, the tab and the socket.
-    fn end_conns(&mut self, scope: &str) -> Vec<(u64, usize, SocketId)> {
+    /// Ends every open connection of `scope` on the server side with `code`;
+    /// returns, for each, when its tab hears of it, the tab and the socket.
+    fn end_conns(&mut self, scope: &str, code: u16) -> Vec<(u64, usize, SocketId)> {
         self.void_takeovers(scope);
-        self.watch_server_end(scope);
+        // The end of the scope, unless the reconnect loop goes on.
+        if self
+            .cfg
+            .reconnect
+            .as_ref()
+            .is_none_or(|policy| policy.is_final(code))
+        {
+            self.watch_server_end(scope);
+        }
         let mut ended = Vec::new();
         for conn in self.server.open_conns(scope) {
             self.server.conns[conn].state = ConnState::Closed;
@@ -180,6 +192,9 @@ impl World {
                 }
                 let (tab, socket) = (self.server.conns[conn].tab, self.server.conns[conn].socket);
                 let at = self.now + self.rng.range(self.cfg.net.socket_latency);
+                if self.server.hang {
+                    return;
+                }
                 if self.server.refuse {
                     self.server.conns[conn].state = ConnState::Closed;
                     self.schedule(at, Ev::Tab(tab, Input::SocketError(socket)));

@@ -21,7 +21,8 @@ use super::{InstanceId, Pl};
 /// A tab leading a scope, as seen from its outputs.
 #[derive(Debug, Clone)]
 pub struct Lead {
-    pub socket: SocketId,
+    /// `None` between the attempts of the reconnect loop.
+    pub socket: Option<SocketId>,
     /// Known from its first heartbeat (a zombie never says).
     pub epoch: Option<u64>,
     /// When it last heartbeat.
@@ -221,6 +222,7 @@ impl World {
             timing: self.cfg.timing,
             grace_ms: self.cfg.grace_ms,
             debug: true,
+            reconnect: self.cfg.reconnect.clone(),
         }
     }
 
@@ -267,9 +269,23 @@ impl World {
 
     /// The instance's next `send()`; true when it was accepted (acked).
     pub fn send(&mut self, instance: InstanceId) -> bool {
-        let (tab, seq, expect) = {
+        let queue = self
+            .cfg
+            .reconnect
+            .as_ref()
+            .is_some_and(|policy| policy.queue);
+        let (tab, seq, expect, queued) = {
             let i = &self.instances[&instance];
-            (i.tab, i.sent, i.phase == Phase::Open && i.closing.is_none())
+            let live = i.closing.is_none();
+            let expect = i.phase == Phase::Open && live;
+            // With `reconnect`, a send while connecting waits for `open`,
+            // and its ack with it.
+            (
+                i.tab,
+                i.sent,
+                expect,
+                queue && i.phase == Phase::Connecting && live,
+            )
         };
         self.check_user_action(tab);
         self.note(format!(
@@ -286,14 +302,14 @@ impl World {
                 usize::from(expect)
             ));
         }
-        if expect {
+        if expect || queued {
             let now = self.now;
             let i = self.instances.get_mut(&instance).unwrap();
             let in_doubt = i.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
             i.sent += 1;
             i.sent_at.push((now, in_doubt));
         }
-        expect
+        expect || queued
     }
 
     pub fn close(&mut self, instance: InstanceId, code: Option<u16>, reason: &str) {
@@ -575,7 +591,9 @@ impl World {
             .filter(|&t| {
                 self.tabs[t].leading.get(scope).is_some_and(|l| {
                     !l.closing
-                        && self.tabs[t].sockets.get(&l.socket).map(|s| s.state)
+                        && l.socket
+                            .and_then(|s| self.tabs[t].sockets.get(&s))
+                            .map(|s| s.state)
                             == Some(SockState::Open)
                 })
             })

@@ -29,6 +29,7 @@ where
                 extensions,
             },
         );
+        self.connected(ctx);
         self.heartbeat(ctx);
     }
 
@@ -43,7 +44,9 @@ where
     }
 
     pub fn socket_error(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId) {
-        if self.socket() != Some(socket) {
+        // With `reconnect`, a failed attempt errors only if it is the last
+        // (see `socket_lost`).
+        if self.socket() != Some(socket) || self.reconnect.is_some() {
             return;
         }
         self.deliver_all(ctx, Event::Error);
@@ -57,8 +60,11 @@ where
     /// leads on a lock or a claim it got as its page went away, say, and its
     /// socket fails with the page. Its instances fail, as a native socket's
     /// would; the others stay `CONNECTING`, and the next in line tries.
+    /// With `reconnect`, the loop retries instead.
     fn failed_reconnection(&self) -> bool {
-        self.was_open && matches!(self.shared, Some(SharedState::Connecting))
+        self.reconnect.is_none()
+            && self.was_open
+            && matches!(self.shared, Some(SharedState::Connecting))
     }
 
     pub fn socket_closed(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, info: CloseInfo) {
@@ -96,7 +102,7 @@ where
             );
             return;
         }
-        self.close_for_all(ctx, info);
+        self.socket_lost(ctx, info);
     }
 
     /// The leader's socket closed: the end of the scope, in every tab.
@@ -135,7 +141,7 @@ where
         let BusMessage {
             from, epoch, body, ..
         } = message;
-        if matches!(body, Body::Heartbeat { .. } | Body::Claim) {
+        if matches!(body, Body::Heartbeat(_) | Body::Claim) {
             self.max_epoch = self.max_epoch.max(epoch);
         }
         match body {
@@ -164,11 +170,7 @@ where
                 }
                 self.tabs_changed(ctx, tabs_before);
             }
-            Body::Heartbeat {
-                state,
-                tabs,
-                handed,
-            } => self.heard_leader(ctx, from, epoch, state, tabs, &handed),
+            Body::Heartbeat(heartbeat) => self.heard_leader(ctx, from, epoch, heartbeat),
             Body::Refused { handed } => self.heard_refused(ctx, from, epoch, &handed),
             Body::Claim => self.heard_claim(ctx, &from, epoch),
             Body::Left => {

@@ -15,10 +15,14 @@ where
         ctx: &mut Ctx<I, P>,
         from: TabId,
         epoch: u64,
-        state: SharedState,
-        tabs: u32,
-        handed: &[(TabId, u64)],
+        heartbeat: Heartbeat,
     ) {
+        let Heartbeat {
+            state,
+            tabs,
+            handed,
+            retry,
+        } = heartbeat;
         if self.leading() {
             if !outranks((epoch, &from), (self.epoch(), ctx.me)) {
                 // A lesser leader: tell it who leads, so it steps down.
@@ -59,7 +63,8 @@ where
         }
         self.leader_heard_at = ctx.now;
         self.leader_tabs = tabs;
-        self.heard_handed(ctx, from, epoch, handed);
+        self.retry = retry;
+        self.heard_handed(ctx, from, epoch, &handed);
         // Who leads first, so instances' status is right when they open.
         self.report(ctx);
         self.apply_shared(ctx, state);
@@ -208,30 +213,26 @@ where
         self.broadcast(ctx, epoch, Body::Claim);
     }
 
-    /// This tab leads from now on, with `epoch`: it opens the socket.
+    /// This tab leads from now on, with `epoch`: it opens the socket, or
+    /// waits for the reconnect loop's next attempt (see `reconnect`).
     pub(super) fn lead(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, why: &str) {
         self.lose_connection(ctx);
         let superseded = self.leader.take();
         self.leader = Some((ctx.me.to_owned(), epoch));
         self.max_epoch = self.max_epoch.max(epoch);
         self.shared = Some(SharedState::Connecting);
-        let socket = SocketId(*ctx.next_socket);
-        *ctx.next_socket += 1;
-        ctx.sockets.insert(socket, self.name.clone());
         self.role = Role::Leader(Leading {
-            socket: Some(socket),
+            socket: None,
             superseded,
             going_away: None,
             page: self.timing.page_silence_ms.map(|_| PageWatch::new(ctx.now)),
             handed: HashMap::new(),
+            connect_by: None,
+            reset_retries_at: None,
         });
         self.log(ctx, format!("leads with epoch {epoch} ({why})"));
         self.report(ctx);
-        ctx.out.push_back(Output::OpenSocket {
-            socket,
-            url: self.url.clone(),
-            protocols: self.protocols.clone(),
-        });
+        self.attempt(ctx);
         self.heartbeat(ctx);
     }
 
@@ -286,11 +287,12 @@ where
             Role::Leader(leading) => leading.handed.clone().into_iter().collect(),
             _ => Vec::new(),
         };
-        let body = Body::Heartbeat {
+        let body = Body::Heartbeat(Heartbeat {
             state,
             tabs,
             handed,
-        };
+            retry: self.retry,
+        });
         self.broadcast(ctx, self.epoch(), body);
         self.report(ctx);
     }

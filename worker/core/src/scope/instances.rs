@@ -31,6 +31,7 @@ where
         self.instances.push(Instance {
             id: instance,
             state,
+            queued: Vec::new(),
         });
         // Who leads first, so the instance's status is right when it opens.
         // If that changed since the last report (the tab count may have, with
@@ -51,17 +52,28 @@ where
     }
 
     pub fn send(&mut self, ctx: &mut Ctx<I, P>, instance: I, payload: P) {
-        let open = self
+        let queue = self.reconnect.as_ref().is_some_and(|policy| policy.queue);
+        let Some(joined) = self
             .instances
-            .iter()
-            .any(|joined| joined.id == instance && joined.state == InstanceState::Open);
-        if !open {
-            // The facade refuses sends before open; this one raced a close or
-            // a leader change, whose event the instance is about to get.
+            .iter_mut()
+            .find(|joined| joined.id == instance)
+        else {
             return;
+        };
+        match joined.state {
+            InstanceState::Open => {
+                self.send_out(ctx, payload);
+                ctx.out.push_back(Output::Ack { to: instance });
+            }
+            // With `reconnect`, a send while connecting waits for the next
+            // `open` (the page bounds how many); one that raced a leader
+            // change's close too.
+            InstanceState::Connecting if queue => joined.queued.push(payload),
+            // Otherwise the facade refuses sends before open; this one raced
+            // a close or a leader change, whose event the instance is about
+            // to get.
+            _ => {}
         }
-        self.send_out(ctx, payload);
-        ctx.out.push_back(Output::Ack { to: instance });
     }
 
     pub fn close(&mut self, ctx: &mut Ctx<I, P>, instance: I, code: Option<u16>, reason: String) {
@@ -151,11 +163,17 @@ where
             for index in 0..self.instances.len() {
                 if self.instances[index].state == InstanceState::Connecting {
                     self.instances[index].state = InstanceState::Open;
+                    let to = self.instances[index].id;
+                    // Its queued sends go first, in order, before any it
+                    // makes once open (see `send`).
+                    for payload in std::mem::take(&mut self.instances[index].queued) {
+                        self.send_out(ctx, payload);
+                        ctx.out.push_back(Output::Ack { to });
+                    }
                     let event = Event::Open {
                         protocol: protocol.clone(),
                         extensions: extensions.clone(),
                     };
-                    let to = self.instances[index].id;
                     self.deliver(ctx, to, event);
                 }
             }
@@ -252,6 +270,7 @@ where
                 self.leader_tabs
             },
             sends_in_doubt: self.outbox.in_doubt,
+            retries: self.retry.count,
         }
     }
 

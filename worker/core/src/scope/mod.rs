@@ -21,13 +21,15 @@
 //! decides who leads, `instances` keeps the instances and tells them what
 //! happened, `dispatch` routes socket and bus inputs to both, `outbox` gets
 //! the tab's sends to the socket once each and in order across leader
-//! changes, and `page` watches a leader's page where its socket depends on it.
+//! changes, `page` watches a leader's page where its socket depends on it,
+//! and `reconnect` runs the leader's reconnect loop (option `reconnect`).
 
 mod dispatch;
 mod election;
 mod instances;
 mod outbox;
 mod page;
+mod reconnect;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -35,8 +37,8 @@ use outbox::Outbox;
 use page::PageWatch;
 
 use super::{
-    Backend, Body, BusMessage, CloseInfo, Event, JoinRequest, Leadership, Output, SharedState,
-    SocketId, TabId, Timing, PROTOCOL_VERSION,
+    Backend, Body, BusMessage, CloseInfo, Event, Heartbeat, JoinRequest, Leadership, Output,
+    ReconnectPolicy, Retry, SharedState, SocketId, TabId, Timing, PROTOCOL_VERSION,
 };
 
 /// What a scope needs from its tab while handling an input.
@@ -47,6 +49,8 @@ pub(crate) struct Ctx<'a, I, P> {
     pub next_socket: &'a mut u64,
     pub next_send: &'a mut u64,
     pub sockets: &'a mut HashMap<SocketId, String>,
+    /// The tab's random generator's state (see `reconnect`).
+    pub random: &'a mut u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +62,11 @@ enum InstanceState {
 }
 
 #[derive(Debug)]
-struct Instance<I> {
+struct Instance<I, P> {
     id: I,
     state: InstanceState,
+    /// Sends made while connecting, for the next `open` (option `reconnect`).
+    queued: Vec<P>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +118,11 @@ struct Leading<P> {
     page: Option<PageWatch<P>>,
     /// Per tab, the last of its sends handed to the socket (see `outbox`).
     handed: HashMap<TabId, u64>,
+    /// When the socket's attempt to connect times out (see `reconnect`).
+    connect_by: Option<u64>,
+    /// When the open socket has stayed open long enough for the reconnect
+    /// loop's count to start from zero again.
+    reset_retries_at: Option<u64>,
 }
 
 /// A tab's send, for the leader to put on its socket.
@@ -138,7 +149,11 @@ pub(crate) struct Scope<I, P> {
     timing: Timing,
     grace_ms: u64,
     debug: bool,
-    instances: Vec<Instance<I>>,
+    /// How the leader reconnects, if it does (see `reconnect`).
+    reconnect: Option<ReconnectPolicy>,
+    /// The reconnect loop's progress, as this tab last ran or heard it.
+    retry: Retry,
+    instances: Vec<Instance<I, P>>,
     /// The accepted leader, this tab included when it leads.
     leader: Option<(TabId, u64)>,
     /// What this tab is in the scope, with what only that role has.
@@ -196,6 +211,8 @@ where
             timing: request.timing,
             grace_ms: request.grace_ms,
             debug: request.debug,
+            reconnect: request.reconnect,
+            retry: Retry::default(),
             instances: Vec::new(),
             leader: None,
             role: Role::Follower,
@@ -293,6 +310,9 @@ where
             next = next.min(give_up);
         }
         if let Role::Leader(leading) = &self.role {
+            if let Some(at) = self.reconnect_timer() {
+                next = next.min(at);
+            }
             if let Some(since) = self.idle_since {
                 next = next.min(since + self.grace_ms);
             }
@@ -367,12 +387,12 @@ where
             // than the timeout.
             if now >= *until {
                 let info = info.clone();
-                self.close_for_all(ctx, info);
+                self.socket_lost(ctx, info);
             }
             return;
         }
         if self.leading() {
-            if self.watch_page(ctx) {
+            if self.run_reconnect_timers(ctx) || self.watch_page(ctx) {
                 return;
             }
             if now >= self.next_beat_at {

@@ -20,7 +20,7 @@ const totals = { passed: 0, failed: 0 };
  * the three engines fit npm test's 30-minute budget on 2 cores. Chromium runs them all. Firefox and
  * WebKit run what can differ by engine: the comparison with their own WebSocket (differential), the
  * worker's start and handshake and the opening handshake (worker, open), the sharing across real tabs
- * over their Web Locks and BroadcastChannel (sharing, binary, failover), their page lifecycle
+ * over their Web Locks and BroadcastChannel (sharing, binary, failover, handover), their page lifecycle
  * (lifecycle, page-cache), the busy leader page (stalls, a known gap there, run as todo), and loading
  * the packed package. The rest is the same TypeScript and the same core on the same seams, proven on
  * Chromium.
@@ -28,7 +28,7 @@ const totals = { passed: 0, failed: 0 };
 const ACROSS_ENGINES = [
   'tests/e2e/open.test.mjs',
   'tests/e2e/worker.test.mjs',
-  ...['sharing', 'binary', 'failover', 'lifecycle', 'page-cache', 'stalls'].map(
+  ...['sharing', 'binary', 'failover', 'handover', 'lifecycle', 'page-cache', 'stalls'].map(
     (suite) => `tests/e2e-multitab/${suite}.test.mjs`,
   ),
   'tests/differential/',

@@ -41,6 +41,11 @@ const ZOMBIE = Symbol.for('bws.test.zombie');
 declare const __BWS_TEST_SWITCHES__: boolean;
 
 type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
+
+/** The URL as a function, called before every connection, for a token that expires (README, Reconnecting). */
+export type UrlProvider = () => string | URL | PromiseLike<string | URL>;
+/** The subprotocols as a function, called before every connection with the URL's provider. */
+export type ProtocolsProvider = () => string | string[] | PromiseLike<string | string[]>;
 type EventType = 'open' | 'message' | 'error' | 'close';
 
 /** The events of a BroadcastWebsocket: WebSocket's, and `leaderchange`. */
@@ -60,6 +65,7 @@ interface ResolvedOptions extends ReconnectOptionValues {
   leaderTimeoutMs?: unknown;
   graceMs?: unknown;
   debug?: unknown;
+  startClosed?: unknown;
 }
 
 function resolveOptions(argument: unknown): ResolvedOptions {
@@ -109,7 +115,7 @@ function election(options: ResolvedOptions): Election {
   return value as Election;
 }
 
-function flag(options: ResolvedOptions, name: 'debug'): boolean {
+function flag(options: ResolvedOptions, name: 'debug' | 'startClosed'): boolean {
   const value = options[name] ?? false;
   if (typeof value !== 'boolean') {
     throw new TypeError(`Failed to construct '${CLASS}': option '${name}' must be a boolean, got ${String(value)}.`);
@@ -139,8 +145,8 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   declare addEventListener: WebSocket['addEventListener'];
   declare removeEventListener: WebSocket['removeEventListener'];
 
-  readonly #url: string;
-  readonly #origin: string;
+  #url: string;
+  #origin: string;
   readonly #scope: string;
   readonly #tabId: string;
   #readyState: ReadyState = CONNECTING;
@@ -162,8 +168,14 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   #link: Link | undefined;
   /** The instance's own socket, on a page without BroadcastChannel (see native-link.ts). */
   #native: WebSocket | undefined;
+  /** The page has BroadcastChannel: instances share a socket through the page's worker. */
+  #sharing = false;
+  /** reconnect() was called while CLOSING: the instance joins again after its close event. */
+  #rejoinAfterClose = false;
   /** What the instance joins its scope with (again after the page returns from the back/forward cache). */
   readonly #request: OpenRequest;
+  /** The application's URL and protocols providers, if it gave functions (see #resolve). */
+  readonly #providers: { url?: UrlProvider; protocols?: ProtocolsProvider };
   #workerUrl = '';
   #workerTimeoutMs = DEFAULT_WORKER_TIMEOUT_MS;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -178,27 +190,37 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
    * `new BroadcastWebsocket(url, protocols?)` exactly like `new WebSocket(url, protocols?)`,
    * or `new BroadcastWebsocket(url, options)`.
    */
-  constructor(url: string | URL, protocolsOrOptions?: string | string[] | BroadcastWebsocketOptions) {
+  constructor(url: string | URL | UrlProvider, protocolsOrOptions?: string | string[] | BroadcastWebsocketOptions) {
     super();
     if (arguments.length < 1) {
       throw new TypeError(`Failed to construct '${CLASS}': 1 argument required, but only 0 present.`);
     }
     // Every argument is converted before any is checked, as natively.
-    const urlText = domString(url);
+    const urlProvider = typeof url === 'function' ? url : undefined;
+    const urlText = urlProvider ? '' : domString(url);
     const options = resolveOptions(protocolsOrOptions);
-    const offered = convertProtocols(options.protocols);
-    const target = parseWebSocketUrl(urlText, CLASS);
+    const protocolsProvider =
+      typeof options.protocols === 'function' ? (options.protocols as ProtocolsProvider) : undefined;
+    const offered = protocolsProvider ? [] : convertProtocols(options.protocols);
+    const target = urlProvider ? undefined : parseWebSocketUrl(urlText, CLASS);
     const protocols = checkProtocols(offered, CLASS);
     const scope = optionalString(options, 'scope');
+    if ((urlProvider || protocolsProvider) && scope === undefined) {
+      throw new TypeError(
+        `Failed to construct '${CLASS}': option 'scope' is required when the URL or the protocols are a function.`,
+      );
+    }
     const workerUrl = optionalString(options, 'workerUrl');
     const timeoutMs = milliseconds(options, 'workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
     const leaderTimeoutMs = milliseconds(options, 'leaderTimeoutMs', DEFAULT_LEADER_TIMEOUT_MS, 100);
     const graceMs = milliseconds(options, 'graceMs', 0, 0);
     const electionBackend = election(options);
     const debug = flag(options, 'debug');
+    const startClosed = flag(options, 'startClosed');
     const reconnect = reconnectSettings(options, CLASS);
-    this.#url = target.href;
-    this.#origin = target.origin;
+    this.#url = target?.href ?? '';
+    this.#origin = target?.origin ?? '';
+    this.#providers = { url: urlProvider, protocols: protocolsProvider };
     this.#scope = scope ?? defaultScope(this.#url, protocols);
     this.#tabId = tabId();
     this.#request = {
@@ -211,23 +233,53 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       graceMs,
       debug,
       reconnect: reconnect?.worker,
+      resolve: urlProvider !== undefined || protocolsProvider !== undefined,
     };
     this.#workerTimeoutMs = timeoutMs;
-    if (!canShare()) {
-      // A native socket of its own: final when it closes, whatever `reconnect` says (README, Caveats).
-      const link = connectNative(this.#request, this.#linkHandler());
-      this.#link = link;
-      this.#native = link.socket;
+    this.#sharing = canShare();
+    if (this.#sharing) {
+      this.#maxEnqueued = reconnect?.maxEnqueuedMessages ?? 0;
+      try {
+        this.#workerUrl = resolveWorkerUrl(workerUrl);
+      } catch (error) {
+        this.#failWorker(`the worker could not be started: ${String(error)}`);
+        return;
+      }
+    }
+    if (startClosed) {
+      // CLOSED, with no connection and no event, until reconnect().
+      this.#readyState = CLOSED;
       return;
     }
-    this.#maxEnqueued = reconnect?.maxEnqueuedMessages ?? 0;
-    try {
-      this.#workerUrl = resolveWorkerUrl(workerUrl);
-    } catch (error) {
-      this.#failWorker(`the worker could not be started: ${String(error)}`);
+    this.#connect();
+  }
+
+  /** Connects the instance: through the page's worker, or on a page without BroadcastChannel with a
+   * native socket of its own, final when it closes whatever `reconnect` says (README, Caveats). */
+  #connect(): void {
+    if (this.#sharing) {
+      this.#join();
       return;
     }
-    this.#join();
+    if (!this.#request.resolve) {
+      this.#connectNative(this.#request);
+      return;
+    }
+    this.#provided().then(
+      (given) => {
+        if (this.#readyState === CONNECTING) this.#connectNative({ ...this.#request, ...given });
+      },
+      (error) => {
+        console.error(`${CLASS}: the URL provider failed, so did the connection: ${String(error)}`);
+        this.#failSoon();
+      },
+    );
+  }
+
+  #connectNative(request: OpenRequest): void {
+    const link = connectNative(request, this.#linkHandler());
+    this.#link = link;
+    this.#native = link.socket;
   }
 
   /** Joins the scope through the page's worker; fails the instance if the worker never answers. */
@@ -378,6 +430,58 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     }
   }
 
+  /**
+   * Closes the scope's connection with `code` and `reason` and opens it again at once, with
+   * `retryCount` back at 0: every instance of the scope, in every tab, sees it as a leader change
+   * (`close` 1006, then `open`). On a CLOSED instance (after `close()`, a final close, or
+   * `startClosed`), joins the scope again: CONNECTING, then `open`; while CLOSING, after its `close`.
+   */
+  reconnect(code?: number, reason?: string): void {
+    const checked = checkClose(code, reason, CLASS);
+    const live = this.#readyState === OPEN || this.#readyState === CONNECTING || this.#reconnecting;
+    if (live && this.#sharing && this.#link !== undefined) {
+      this.#link.send({ reconnect: checked });
+      return;
+    }
+    if (live && this.#link !== undefined) {
+      // A native socket of its own: closed, then opened again once its close is dispatched.
+      this.#rejoinAfterClose = true;
+      this.#readyState = CLOSING;
+      this.#link.send({ close: checked });
+      return;
+    }
+    if (this.#readyState === CLOSING) {
+      this.#rejoinAfterClose = true;
+      return;
+    }
+    if (this.#readyState === CLOSED) this.#rejoin();
+  }
+
+  /** A CLOSED instance joins its scope again, as a new one would. */
+  #rejoin(): void {
+    this.#rejoinAfterClose = false;
+    this.#readyState = CONNECTING;
+    this.#protocol = '';
+    this.#extensions = '';
+    this.#bytesAfterClose = 0;
+    this.#queued = 0;
+    this.#retryCount = 0;
+    this.#connect();
+  }
+
+  /** This tab leads the instance's scope from now on: it holds the socket (every instance of the scope
+   * sees one leader change). Useful to keep a visible tab, never throttled, in charge. Does nothing
+   * once the instance is closed, or on a page without BroadcastChannel. */
+  forceLeader(): void {
+    this.#link?.send('forceLeader');
+  }
+
+  /** If this tab leads the instance's scope, another tab of the scope takes the socket (every
+   * instance sees one leader change); with no other tab there, this one keeps it. */
+  relinquish(): void {
+    this.#link?.send('relinquish');
+  }
+
   /** Calls `handler(data, event)` for every message; returns a function that stops it. */
   subscribe(handler: (data: MessageEvent['data'], event: MessageEvent) => void): () => void {
     const listener = (event: MessageEvent) => handler(event.data, event);
@@ -436,8 +540,34 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     else if (this.#readyState === CLOSING) this.#closed(1006, '', false);
   }
 
+  /** The worker is about to connect: the application's providers give the URL and protocols. A provider
+   * that throws, rejects or gives an invalid URL fails that attempt (with `reconnect`, the loop goes on). */
+  async #resolve(): Promise<void> {
+    const link = this.#link;
+    try {
+      link?.send({ resolved: await this.#provided() });
+    } catch (error) {
+      console.warn(`${CLASS}: the URL provider failed, so did this connection attempt: ${String(error)}`);
+      link?.send({ resolveFailed: String(error) });
+    }
+  }
+
+  /** What the application's providers give now, checked as the constructor checks its arguments. */
+  async #provided(): Promise<{ url: string; protocols: string[] }> {
+    const { url: urlProvider, protocols: protocolsProvider } = this.#providers;
+    const target = urlProvider ? parseWebSocketUrl(domString(await urlProvider()), CLASS) : new URL(this.#url);
+    const protocols = protocolsProvider
+      ? checkProtocols(convertProtocols(await protocolsProvider()), CLASS)
+      : this.#request.protocols;
+    this.#url = target.href;
+    this.#origin = target.origin;
+    return { url: target.href, protocols };
+  }
+
   #handleReply(reply: InstanceReply): void {
-    if (reply === 'sent') {
+    if (reply === 'resolve') {
+      void this.#resolve();
+    } else if (reply === 'sent') {
       this.#unsentBytes -= this.#unsent.shift() ?? 0;
     } else if (reply === 'error') {
       // A WebSocket errors only while failing, and is CLOSED by then.
@@ -482,6 +612,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     this.#readyState = CLOSED;
     this.#release();
     this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
+    if (this.#rejoinAfterClose && this.#readyState === CLOSED) this.#rejoin();
   }
 
   /** The leader changed: like a reconnecting socket, `close`, then CONNECTING until `open`. */

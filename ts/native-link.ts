@@ -34,7 +34,8 @@ export function connectNative(request: OpenRequest, handler: LinkHandler): Link 
   return {
     socket,
     send(request) {
-      if (typeof request === 'string') return; // a test switch of the worker's
+      // forceLeader, relinquish, pong, a test switch: a socket of its own has no scope to lead.
+      if (typeof request === 'string') return;
       if ('send' in request) {
         socket.send(request.send);
         handler.reply('sent');

@@ -12,13 +12,13 @@ mod wire;
 pub use options::{Backend, BroadcastWebsocketOptions, Election, Protocols, Status};
 pub use wire::{
     Announcement, CloseRequest, Closed, Farewell, JsCodec, Leadership, OpenRequest, Opened,
-    Payload, Reconnect, Reply, Request, WorkerHello,
+    Payload, Reconnect, Reply, Request, Resolved, WorkerHello,
 };
 
 /// The version of the page ↔ worker protocol. A page refuses a worker that
 /// announces another one (a stale self-hosted `workerUrl`). Bump it whenever a
 /// type of [`wire`] changes shape. `scripts/build.mjs` reads it from here.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// This release, named in handshake errors.
 pub const RELEASE: &str = env!("CARGO_PKG_VERSION");

@@ -51,9 +51,14 @@ pub struct BroadcastWebsocketOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub scope: Option<String>,
-    /// Subprotocols to offer, as the second argument of `new WebSocket`.
+    /// Subprotocols to offer, as the second argument of `new WebSocket`; or a
+    /// function giving them (or a promise of them) before every connection,
+    /// with `scope` given (README, Reconnecting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[tsify(optional)]
+    #[tsify(
+        optional,
+        type = "Protocols | (() => string | string[] | PromiseLike<string | string[]>)"
+    )]
     pub protocols: Option<Protocols>,
     /// The URL of a self-hosted copy of the package's `dist/worker.js`, for
     /// sites whose Content-Security-Policy forbids `blob:` workers. Default:
@@ -85,6 +90,11 @@ pub struct BroadcastWebsocketOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub debug: Option<bool>,
+    /// Start `CLOSED`, with no connection and no event, until `reconnect()`
+    /// is called. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub start_closed: Option<bool>,
     /// Reconnect when the connection is lost, once per scope: the leader's
     /// worker retries for every tab (README, Reconnecting). Default: false,
     /// a lost connection is final, as natively.

@@ -53,6 +53,19 @@ pub enum Request {
     Close(CloseRequest),
     /// The page's answer to [`Reply::Ping`]: its main thread runs.
     Pong,
+    /// `forceLeader()`: this tab leads the scope now.
+    ForceLeader,
+    /// `relinquish()`: this tab, if it leads, lets another tab lead.
+    Relinquish,
+    /// `reconnect(code, reason)` of an instance that is not closed: the
+    /// scope's connection closes with them and opens again at once.
+    Reconnect(CloseRequest),
+    /// The page's answer to [`Reply::Resolve`]: what its providers gave,
+    /// already checked.
+    Resolved(Resolved),
+    /// The page's answer to [`Reply::Resolve`]: its provider threw, rejected
+    /// or gave an invalid URL, and why.
+    ResolveFailed(String),
     /// Test switch: this tab stops heartbeating and relaying for the scope.
     /// Only in test builds (feature `test-switches`).
     #[cfg(feature = "test-switches")]
@@ -82,6 +95,18 @@ pub struct OpenRequest {
     /// How the leader reconnects (option `reconnect`); absent: it does not.
     #[tsify(optional)]
     pub reconnect: Option<Reconnect>,
+    /// The application gave the URL as a function: the worker asks the page
+    /// for it before every connection ([`Reply::Resolve`]).
+    pub resolve: bool,
+}
+
+/// The URL and protocols to connect with, from the application's providers.
+#[derive(Debug, Serialize, Deserialize, Tsify)]
+pub struct Resolved {
+    /// The absolute, normalised `ws:`/`wss:` URL.
+    pub url: String,
+    /// The subprotocols to offer.
+    pub protocols: Vec<String>,
 }
 
 /// The reconnect options, validated by the page, in whole milliseconds.
@@ -138,6 +163,10 @@ pub enum Reply {
     /// the engine runs the worker's socket on the page's main thread, a
     /// leader whose page stops answering hands the socket over.
     Ping,
+    /// The worker is about to connect: the page calls the application's URL
+    /// (and protocols) provider and answers with [`Request::Resolved`] or
+    /// [`Request::ResolveFailed`].
+    Resolve,
 }
 
 /// What the page posts on `channel` when it goes away for good (`pagehide`):

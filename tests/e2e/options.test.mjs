@@ -117,6 +117,112 @@ describe('reconnect', () => {
   );
 });
 
+describe('reconnect()', () => {
+  test(
+    'reopens an open instance; joins a closed one again; startClosed waits for it',
+    { skip: libraryOnly },
+    async (t) => {
+      const { p } = await pageWithConsole(t);
+      const seen = await p.evaluate(async (url) => {
+        const ws = new TestSocket(url);
+        const log = harness.record(ws);
+        await log.untilType('open');
+        ws.reconnect(4000, 'again');
+        await log.untilCount('open', 2);
+        ws.close();
+        await log.untilCount('close', 2);
+        ws.reconnect();
+        const reopening = ws.readyState;
+        await log.untilCount('open', 3);
+        ws.send('back');
+        await log.untilCount('message', 1);
+        const late = new TestSocket(url, { startClosed: true });
+        const lateLog = harness.record(late);
+        const startState = late.readyState;
+        late.reconnect();
+        await lateLog.untilType('open');
+        const events = (l) => l.events.map((e) => (e.type === 'close' ? `close ${e.code}` : e.type));
+        const result = { events: events(log), reopening, startState, late: events(lateLog), echo: [...log.messages] };
+        ws.close();
+        late.close();
+        return result;
+      }, server.wsUrl());
+      assert.deepEqual(seen.events, ['open', 'close 1006', 'open', 'close 1005', 'open', 'message']);
+      assert.equal(seen.reopening, 0, 'CONNECTING again at once');
+      assert.deepEqual(seen.echo, ['back']);
+      assert.equal(seen.startState, 3, 'startClosed: CLOSED');
+      assert.deepEqual(seen.late, ['open'], 'startClosed: nothing before reconnect(), then open');
+    },
+  );
+});
+
+describe('url provider', () => {
+  test(
+    'is called before every connection; one that fails fails that attempt, and the loop goes on',
+    { skip: libraryOnly },
+    async (t) => {
+      const { p } = await pageWithConsole(t);
+      const seen = await p.evaluate(async (base) => {
+        // Fails while `failing` is set; resolves `failedTwice` at its second failure.
+        const provider = { calls: 0, failing: 0 };
+        let failedTwice;
+        const twoFailures = new Promise((resolve) => (failedTwice = resolve));
+        const ws = new TestSocket(
+          async () => {
+            provider.calls += 1;
+            if (provider.failing > 0) {
+              provider.failing += 1;
+              if (provider.failing === 3) failedTwice();
+              throw new Error('no token');
+            }
+            return `${base}?token=${provider.calls}`;
+          },
+          { scope: 'provided', reconnect: true, minReconnectionDelay: 20, maxReconnectionDelay: 50 },
+        );
+        const log = harness.record(ws);
+        const before = ws.url;
+        await log.untilType('open');
+        const first = ws.url;
+        provider.failing = 1;
+        ws.reconnect();
+        await harness.within(twoFailures, 5000, 'two failed attempts');
+        provider.failing = 0;
+        const failures = provider.calls - 1;
+        await log.untilCount('open', 2);
+        const result = {
+          before,
+          first,
+          last: ws.url,
+          failures,
+          retryCount: ws.retryCount,
+          events: log.events.map((e) => e.type),
+        };
+        ws.close();
+        const noScope = harness.thrown(() => new TestSocket(() => base));
+        const failing = new TestSocket(() => Promise.reject(new Error('no token')), { scope: 'failing' });
+        const failingLog = harness.record(failing);
+        await failingLog.untilType('close');
+        return {
+          ...result,
+          noScope,
+          failing: failingLog.events.map((e) => (e.type === 'close' ? `close ${e.code}` : e.type)),
+        };
+      }, server.wsUrl('/echo'));
+      assert.equal(seen.before, '', 'no URL until the provider gave one');
+      assert.match(seen.first, /\?token=1$/);
+      assert.ok(seen.failures >= 2, `${seen.failures} attempts failed in the provider`);
+      assert.match(seen.last, new RegExp(`\\?token=${seen.failures + 2}$`), 'called again for the attempt that opened');
+      assert.deepEqual(seen.events, ['open', 'close', 'open']);
+      assert.equal(seen.noScope?.name, 'TypeError', 'a provider needs a scope');
+      assert.deepEqual(
+        seen.failing,
+        ['error', 'close 1006'],
+        'without reconnect, a failing provider fails the connection',
+      );
+    },
+  );
+});
+
 describe('bad option values', () => {
   test('throw a TypeError naming the option', { skip: libraryOnly }, async (t) => {
     const { p } = await pageWithConsole(t);
@@ -126,6 +232,7 @@ describe('bad option values', () => {
         leaderTimeoutMs: { leaderTimeoutMs: 5 },
         graceMs: { graceMs: -1 },
         debug: { debug: 'yes' },
+        startClosed: { startClosed: 'no' },
         scope: { scope: 42 },
         workerTimeoutMs: { workerTimeoutMs: Number.NaN },
         // Checked with or without `reconnect: true`, so that a typo fails at once.

@@ -18,8 +18,11 @@ use crate::web::bus::WebBus;
 use crate::web::clock::WebClock;
 use crate::web::engine::PageBound;
 use crate::web::locks::WebLocks;
+use crate::web::network::MachineWatch;
 use crate::web::socket::WebSockets;
-use bws_facade::{Election, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply, Request};
+use bws_facade::{
+    Election, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply, Request, Resolved,
+};
 
 /// The web seams the driver runs on.
 #[derive(Debug)]
@@ -38,6 +41,8 @@ impl Seams<HandlerId, Payload> for Web {
 #[derive(Debug)]
 pub struct Engine {
     driver: Option<Driver<HandlerId, Payload, Web>>,
+    /// `online` events and the wall clock's jumps, watched once the driver runs.
+    machine: Option<MachineWatch>,
     /// Whether this context has Web Locks, for the first instance's choice
     /// of election.
     has_locks: bool,
@@ -54,6 +59,8 @@ pub enum EngineMessage {
     Lock(String, u64, LockEvent),
     /// The clock's alarm went off.
     Tick,
+    /// The worker saw `online`: the network came back.
+    Online,
 }
 
 impl Worker for Engine {
@@ -64,6 +71,7 @@ impl Worker for Engine {
     fn create(_scope: &WorkerScope<Self>) -> Self {
         Engine {
             driver: None,
+            machine: None,
             has_locks: web::locks::LockManager::find().is_some(),
         }
     }
@@ -76,7 +84,17 @@ impl Worker for Engine {
             EngineMessage::Socket(socket, event) => driver.handle_socket(socket, event),
             EngineMessage::Bus(scope, data) => driver.handle_bus(&scope, data),
             EngineMessage::Lock(scope, ticket, event) => driver.handle_lock(&scope, ticket, event),
-            EngineMessage::Tick => driver.handle_timeout(),
+            EngineMessage::Tick => {
+                if let Some(jump) = self
+                    .machine
+                    .as_ref()
+                    .and_then(MachineWatch::wall_clock_jump)
+                {
+                    driver.handle_wall_clock_jump(jump);
+                }
+                driver.handle_timeout();
+            }
+            EngineMessage::Online => driver.handle_online(),
         }
     }
 
@@ -92,6 +110,7 @@ impl Worker for Engine {
                 grace_ms,
                 debug,
                 reconnect,
+                resolve,
             }) => {
                 let backend = match (election, self.has_locks) {
                     (Election::Auto | Election::Locks, true) => Backend::Locks,
@@ -119,7 +138,14 @@ impl Worker for Engine {
                     grace_ms,
                     debug,
                     reconnect: reconnect.map(reconnect_policy),
+                    resolve,
                 };
+                if self.machine.is_none() {
+                    let scope = scope.clone();
+                    self.machine = Some(MachineWatch::new(move || {
+                        scope.send_message(EngineMessage::Online)
+                    }));
+                }
                 self.driver
                     .get_or_insert_with(|| web_driver(scope, tab_id))
                     .handle_join(instance, request);
@@ -127,6 +153,17 @@ impl Worker for Engine {
             }
             Request::Send(payload) => self.with_driver(|d| d.handle_send(instance, payload)),
             Request::Pong => self.with_driver(|d| d.handle_page_answer(instance)),
+            Request::ForceLeader => self.with_driver(|d| d.handle_force_leader(instance)),
+            Request::Relinquish => self.with_driver(|d| d.handle_relinquish(instance)),
+            Request::Resolved(Resolved { url, protocols }) => {
+                self.with_driver(|d| d.handle_resolved(instance, Ok((url, protocols))))
+            }
+            Request::ResolveFailed(why) => {
+                self.with_driver(|d| d.handle_resolved(instance, Err(why)))
+            }
+            Request::Reconnect(close) => {
+                self.with_driver(|d| d.handle_reconnect(instance, close.code, close.reason))
+            }
             Request::Close(close) => {
                 self.with_driver(|d| d.handle_close(instance, close.code, close.reason))
             }
@@ -185,6 +222,10 @@ impl Instances<HandlerId, Payload> for Replies {
 
     fn ping_page(&mut self, via: HandlerId) {
         self.0.respond(via, Reply::Ping);
+    }
+
+    fn resolve(&mut self, via: HandlerId) {
+        self.0.respond(via, Reply::Resolve);
     }
 
     fn log(&mut self, tab: &str, scope: &str, line: &str) {

@@ -346,3 +346,177 @@ fn sends_while_reconnecting_go_once_in_order_before_open() {
         w.check_traffic(&["s"], 3);
     }
 }
+
+#[test]
+fn reconnect_in_any_tab_reopens_the_shared_connection_at_once() {
+    for backend in BOTH {
+        for policy in [None, Some(policy())] {
+            let mut w = world(backend, 3);
+            w.cfg.reconnect = policy.clone();
+            let (mut w, instances) = with_instances(w);
+            let leader = w.leader("s").unwrap();
+            for (round, tab) in [(leader + 1) % 3, leader].into_iter().enumerate() {
+                w.reconnect(instances[tab], Some(4000), "again");
+                w.run_until_cond(100, |w| {
+                    w.server.open_conns("s").len() == 1 && w.server.conns.len() == round + 2
+                })
+                .expect("a new connection");
+                settle(&mut w);
+            }
+            let case = format!("{backend:?}, reconnect option {}", policy.is_some());
+            let again = (4000.into(), "again".to_owned());
+            assert_eq!(
+                w.server.client_closes,
+                vec![(0, again.0, again.1.clone()), (1, again.0, again.1)],
+                "{case}: closed with the code and reason given"
+            );
+            for &i in &instances {
+                assert_eq!(
+                    w.lifecycle(i),
+                    vec![open(), reconnect(), open(), reconnect(), open()],
+                    "{case}"
+                );
+                assert_eq!(retries(&w, i), 0, "{case}");
+            }
+            w.check_settled(&["s"]);
+            w.check_traffic(&["s"], 3);
+        }
+    }
+}
+
+#[test]
+fn online_makes_a_waiting_leader_attempt_at_once() {
+    for backend in BOTH {
+        let slow = ReconnectPolicy {
+            min_delay_ms: 60_000,
+            max_delay_ms: 60_000,
+            ..policy()
+        };
+        let (mut w, instances) = with_instances(reconnecting_world(backend, 2, slow));
+        let leader = w.leader("s").unwrap();
+        w.server_drop("s");
+        w.run_until_cond(100, |w| retries(w, instances[0]) == 1)
+            .expect("the loop waits for its first attempt");
+        // Whatever the draw, long before a minute.
+        w.run_for(50);
+        let attempts = w.server.conns.len();
+        assert_eq!(attempts, 1, "{backend:?}: no attempt yet");
+        w.online(leader);
+        w.run_until_cond(20, |w| w.server.open_conns("s").len() == 1)
+            .expect("an attempt at once");
+        assert_eq!(w.server.conns.len(), attempts + 1, "{backend:?}");
+        // A follower's `online` changes nothing: only the leader connects.
+        w.online(1 - leader);
+        settle(&mut w);
+        assert_eq!(w.server.conns.len(), attempts + 1, "{backend:?}");
+        for &i in &instances {
+            assert_eq!(
+                w.lifecycle(i),
+                vec![open(), reconnect(), open()],
+                "{backend:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_leader_that_slept_past_its_timeout_replaces_its_socket_with_reconnect_only() {
+    for backend in BOTH {
+        for policy in [None, Some(policy())] {
+            let mut w = world(backend, 2);
+            w.cfg.reconnect = policy.clone();
+            let (mut w, instances) = with_instances(w);
+            let leader = w.leader("s").unwrap();
+            let timeout = w.cfg.timing.leader_timeout_ms;
+            let case = format!("{backend:?}, reconnect option {}", policy.is_some());
+            // A short jump is not sleep.
+            w.wall_clock_jump(leader, timeout);
+            settle(&mut w);
+            assert_eq!(w.server.conns.len(), 1, "{case}");
+            w.wall_clock_jump(leader, timeout + 1);
+            settle(&mut w);
+            let (conns, lifecycle) = match policy {
+                Some(_) => (2, vec![open(), reconnect(), open()]),
+                None => (1, vec![open()]),
+            };
+            assert_eq!(w.server.conns.len(), conns, "{case}");
+            assert_eq!(w.server.open_conns("s").len(), 1, "{case}");
+            for &i in &instances {
+                assert_eq!(w.lifecycle(i), lifecycle, "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_leaders_page_gives_the_url_before_every_connection() {
+    for backend in BOTH {
+        let mut w = reconnecting_world(backend, 2, policy());
+        w.cfg.resolve = true;
+        let (mut w, instances) = with_instances(w);
+        assert_eq!(
+            w.server.resolves, 1,
+            "{backend:?}: asked before the first connection"
+        );
+        w.server_drop("s");
+        w.run_until_cond(5_000, |w| w.server.open_conns("s").len() == 1)
+            .expect("open again");
+        assert_eq!(w.server.resolves, 2, "{backend:?}: and before the next");
+        // A failing provider fails the attempt, and the loop goes on.
+        w.server.provider_fails = true;
+        w.server_drop("s");
+        w.run_until_cond(5_000, |w| retries(w, instances[0]) >= 3)
+            .expect("failed attempts");
+        assert_eq!(
+            w.server.conns.len(),
+            2,
+            "{backend:?}: no socket for a failed provider"
+        );
+        w.server.provider_fails = false;
+        w.run_until_cond(5_000, |w| w.server.open_conns("s").len() == 1)
+            .expect("open again");
+        settle(&mut w);
+        for &i in &instances {
+            assert_eq!(
+                w.lifecycle(i),
+                vec![open(), reconnect(), open(), reconnect(), open()],
+                "{backend:?}"
+            );
+        }
+        w.check_traffic(&["s"], 3);
+    }
+}
+
+#[test]
+fn without_reconnect_a_failing_provider_fails_the_connection() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        w.cfg.resolve = true;
+        w.server.provider_fails = true;
+        let i = w.join(0, "s");
+        settle(&mut w);
+        assert_eq!(
+            w.lifecycle(i),
+            vec![Event::Error, closed(1006, "", false, false)],
+            "{backend:?}"
+        );
+        assert_eq!(w.server.conns.len(), 0, "{backend:?}");
+    }
+}
+
+#[test]
+fn an_instance_closed_while_its_page_gives_the_url_hands_the_question_on() {
+    for backend in BOTH {
+        let mut w = world(backend, 1);
+        w.cfg.resolve = true;
+        let first = w.join(0, "s");
+        let second = w.join(0, "s");
+        // Asked through the first instance, which closes before its page answers.
+        w.run_until_cond(2000, |w| w.server.resolves == 1)
+            .expect("the page is asked");
+        w.close(first, None, "");
+        settle(&mut w);
+        assert_eq!(w.server.resolves, 2, "{backend:?}: asked again");
+        assert_eq!(w.lifecycle(second), vec![open()], "{backend:?}");
+    }
+}

@@ -1,6 +1,8 @@
 //! Randomized runs of many tabs against the simulated browser (see
 //! `common`): random joins, closes, disconnects, sends, server traffic, tab
-//! crashes, freezes, zombies, bus partitions and losses, for both election
+//! crashes, freezes, zombies, bus partitions and losses, `forceLeader()`,
+//! `relinquish()` and `reconnect()`, server outages with the option
+//! `reconnect`, URL providers that fail, for both election
 //! backends. The world checks its invariants after every step; after each
 //! burst of chaos comes a calm spell in which the election must settle (one
 //! leader per scope, every instance open through it, nothing left behind
@@ -72,6 +74,8 @@ fn world_for(seed: u64, backend: Backend, full_reorder: bool) -> (World, Knobs, 
             reconnect_on_codes: Vec::new(),
         });
     }
+    // A fifth of the runs give the URL from the page (`url` a function).
+    cfg.resolve = rng.chance(0.2);
     cfg.grace_ms = if rng.chance(0.3) {
         rng.range((1, 400))
     } else {
@@ -201,6 +205,18 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
                     w.server_drop(scope);
                 }
             }
+            90 if w.cfg.resolve => {
+                w.server.provider_fails = !w.server.provider_fails;
+            }
+            89 => {
+                if let Some(instance) = rng.pick(&usable_instances(w, false)) {
+                    match rng.below(3) {
+                        0 => w.force_leader(instance),
+                        1 => w.relinquish(instance),
+                        _ => w.reconnect(instance, Some(4000), "again"),
+                    }
+                }
+            }
             82..=83 if rng.chance(0.3) => {
                 w.add_tab();
             }
@@ -225,6 +241,7 @@ fn chaos(w: &mut World, rng: &mut Rng, knobs: &Knobs) {
 fn calm(w: &mut World, knobs: &Knobs) {
     w.recover();
     w.server.refuse = false;
+    w.server.provider_fails = false;
     for tab in 0..w.tabs.len() {
         w.thaw(tab);
     }

@@ -386,6 +386,7 @@ fn junk_and_other_versions_are_ignored() {
                     epoch,
                     Body::Refused {
                         handed: vec![(follower_id.clone(), 0)],
+                        to: None,
                     },
                 ),
             ),

@@ -100,6 +100,28 @@ pub enum Body<P> {
     Refused {
         /// `(tab, seq)` pairs, as in `Heartbeat::handed`.
         handed: Vec<(TabId, u64)>,
+        /// The tab that leads next, where the sender knows: the tab whose
+        /// `forceLeader()` it yields to, which takes over now (see `Yield`),
+        /// or the sender itself, leading on with its next socket (see the
+        /// core's scope/reconnect.rs).
+        to: Option<TabId>,
+    },
+    /// A follower's `reconnect(code, reason)`, for the leader of `epoch`:
+    /// close the socket with that code and reason and open a new one.
+    Reconnect {
+        /// The leader addressed (see `Out::leader`).
+        leader: TabId,
+        /// The close code, if any.
+        code: Option<u16>,
+        /// The close reason.
+        reason: String,
+    },
+    /// A follower's `forceLeader()`, where the socket runs on the page: the
+    /// leader of `epoch` yields once its page answers, and the sender takes
+    /// over when the leader's `Refused` names it.
+    Yield {
+        /// The leader addressed (see `Out::leader`).
+        leader: TabId,
     },
     /// A server message relayed by the leader of `epoch`.
     In(P),

@@ -89,6 +89,49 @@ where
         self.run();
     }
 
+    /// An instance's `forceLeader()`.
+    pub fn handle_force_leader(&mut self, instance: I) {
+        let now = self.clock.now();
+        self.tab.handle_force_leader(now, instance);
+        self.run();
+    }
+
+    /// An instance's `relinquish()`.
+    pub fn handle_relinquish(&mut self, instance: I) {
+        let now = self.clock.now();
+        self.tab.handle_relinquish(now, instance);
+        self.run();
+    }
+
+    /// An instance's `reconnect(code, reason)`.
+    pub fn handle_reconnect(&mut self, instance: I, code: Option<u16>, reason: String) {
+        let now = self.clock.now();
+        self.tab.handle_reconnect(now, instance, code, reason);
+        self.run();
+    }
+
+    /// The page's answer to a [`Instances::resolve`].
+    pub fn handle_resolved(&mut self, instance: I, answer: Result<(String, Vec<String>), String>) {
+        let now = self.clock.now();
+        self.tab.handle_resolved(now, instance, answer);
+        self.run();
+    }
+
+    /// The network came back (`online`).
+    pub fn handle_online(&mut self) {
+        let now = self.clock.now();
+        self.tab.handle_online(now);
+        self.run();
+    }
+
+    /// The wall clock jumped `jump_ms` ahead of the monotonic one: the
+    /// machine slept.
+    pub fn handle_wall_clock_jump(&mut self, jump_ms: u64) {
+        let now = self.clock.now();
+        self.tab.handle_wall_clock_jump(now, jump_ms);
+        self.run();
+    }
+
     /// An instance is gone without closing.
     pub fn handle_disconnect(&mut self, instance: I) {
         let now = self.clock.now();
@@ -236,6 +279,7 @@ where
                 self.locks.release(&scope);
             }
             Output::PingPage { via } => self.instances.ping_page(via),
+            Output::Resolve { via } => self.instances.resolve(via),
             Output::Log { scope, line } => self.instances.log(self.tab.id(), &scope, &line),
         }
     }

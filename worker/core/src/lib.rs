@@ -242,6 +242,10 @@ pub struct JoinRequest {
     /// How the leader reconnects; `None`: a lost socket is final for all,
     /// as a native socket's close is.
     pub reconnect: Option<ReconnectPolicy>,
+    /// The page gives the URL and protocols before every connection (the
+    /// application passed a function): `url` and `protocols` are only the
+    /// last ones it gave (see [`Output::Resolve`]).
+    pub resolve: bool,
 }
 
 /// The outcome of a closing handshake, as a `CloseEvent` reports it.
@@ -387,6 +391,12 @@ pub enum Output<I, P> {
     /// [`Timing::page_silence_ms`]); the answer comes to
     /// [`Tab::handle_page_answer`].
     PingPage {
+        /// An instance of the page.
+        via: I,
+    },
+    /// Ask the page of this instance for the URL and protocols to connect
+    /// with; the answer comes to [`Tab::handle_resolved`].
+    Resolve {
         /// An instance of the page.
         via: I,
     },

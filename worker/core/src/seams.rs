@@ -107,6 +107,8 @@ pub trait Instances<I, P> {
     fn ack(&mut self, to: I);
     /// Asks the page of an instance to answer, through that instance.
     fn ping_page(&mut self, via: I);
+    /// Asks the page of an instance for the URL and protocols to connect with.
+    fn resolve(&mut self, via: I);
     /// A line for the debug log of a scope.
     fn log(&mut self, tab: &str, scope: &str, line: &str);
 }

@@ -126,6 +126,55 @@ where
         });
     }
 
+    /// An instance's `forceLeader()`: its tab leads the scope now.
+    pub fn handle_force_leader(&mut self, now: u64, instance: I) {
+        self.with_instance(now, instance, |scope, ctx| scope.force_lead(ctx));
+    }
+
+    /// An instance's `relinquish()`: its tab, if it leads, lets another lead.
+    pub fn handle_relinquish(&mut self, now: u64, instance: I) {
+        self.with_instance(now, instance, |scope, ctx| scope.relinquish(ctx));
+    }
+
+    /// An instance's `reconnect(code, reason)`: its scope's connection
+    /// closes and opens again at once.
+    pub fn handle_reconnect(&mut self, now: u64, instance: I, code: Option<u16>, reason: String) {
+        self.with_instance(now, instance, |scope, ctx| {
+            scope.reconnect_now(ctx, code, reason)
+        });
+    }
+
+    /// The page's answer to [`Output::Resolve`]: the URL and protocols to
+    /// connect with, or why its provider failed.
+    pub fn handle_resolved(
+        &mut self,
+        now: u64,
+        instance: I,
+        answer: Result<(String, Vec<String>), String>,
+    ) {
+        self.with_instance(now, instance, |scope, ctx| scope.resolved(ctx, answer));
+    }
+
+    /// The network came back (`online`): leaders waiting for their next
+    /// reconnect attempt make it now.
+    pub fn handle_online(&mut self, now: u64) {
+        for name in self.scope_names() {
+            self.with_scope(now, &name, |scope, ctx| scope.network_back(ctx));
+        }
+    }
+
+    /// The wall clock jumped `jump_ms` ahead of the monotonic one (the
+    /// machine slept): leaders check their sockets.
+    pub fn handle_wall_clock_jump(&mut self, now: u64, jump_ms: u64) {
+        for name in self.scope_names() {
+            self.with_scope(now, &name, |scope, ctx| scope.slept(ctx, jump_ms));
+        }
+    }
+
+    fn scope_names(&self) -> Vec<String> {
+        self.scopes.keys().cloned().collect()
+    }
+
     /// An instance is gone without closing (its bridge went away).
     pub fn handle_disconnect(&mut self, now: u64, instance: I) {
         self.with_instance(now, instance, |scope, ctx| scope.disconnect(ctx, instance));

@@ -5,4 +5,5 @@ pub mod bus;
 pub mod clock;
 pub mod engine;
 pub mod locks;
+pub mod network;
 pub mod socket;

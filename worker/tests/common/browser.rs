@@ -12,7 +12,7 @@ use super::instances::Phase;
 use super::scheduler::{Ev, Input};
 use super::seams::{Call, SimDriver, Wire};
 use super::server::{Conn, ConnState, ServerEv};
-use super::world::{scope_of, Lead, World};
+use super::world::{scope_of, url_of, Lead, World};
 use super::{InstanceId, Pl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub(super) fn body_name<P>(body: &Body<P>) -> &'static str {
         Body::Presence { .. } => "Presence",
         Body::Claim => "Claim",
         Body::Out { .. } => "Out",
+        Body::Reconnect { .. } => "Reconnect",
+        Body::Yield { .. } => "Yield",
         Body::Refused { .. } => "Refused",
         Body::In(_) => "In",
         Body::Error => "Error",
@@ -75,7 +77,7 @@ pub(super) fn short(body: &Body<Pl>) -> String {
             handed,
             retry,
         }) => format!("Heartbeat({state:?}, {tabs}, handed {handed:?}, {retry:?})"),
-        Body::Refused { handed } => format!("Refused(handed {handed:?})"),
+        Body::Refused { handed, to } => format!("Refused(handed {handed:?}, to {to:?})"),
         Body::Presence { instances, close } => format!("Presence({instances}, {close:?})"),
         Body::Out {
             leader,
@@ -262,7 +264,11 @@ impl World {
                         }
                     }
                     (Cause::User, Pl::Up { instance, .. }) => {
-                        if self.instances[instance].tab != tab {
+                        // The tab's own; or, where a leader holds sends for
+                        // its page, relayed ones it releases before the
+                        // application's close (see the core's scope/page.rs).
+                        let held = self.cfg.timing.page_silence_ms.is_some();
+                        if self.instances[instance].tab != tab && !held {
                             self.fail(format!(
                                 "{id} transmits a send of another tab's #{instance}"
                             ));
@@ -357,6 +363,20 @@ impl World {
                 }
                 // A page and its worker are a message apart.
                 self.schedule(self.now + 1, Ev::Tab(tab, Input::PageAnswer(via)));
+            }
+            Call::Resolve { via } => {
+                let Some(instance) = self.instances.get(&via).filter(|i| i.tab == tab) else {
+                    self.fail(format!(
+                        "{id} asks its page through #{via}, not one of its instances"
+                    ));
+                };
+                // The page's provider: the scope's URL, or its failure.
+                self.server.resolves += 1;
+                let answer = match self.server.provider_fails {
+                    false => Ok((url_of(&instance.scope), vec!["sim".to_owned()])),
+                    true => Err("the provider rejected".to_owned()),
+                };
+                self.schedule(self.now + 1, Ev::Tab(tab, Input::Resolved(via, answer)));
             }
             Call::Ack { to } => {
                 if self.instances.get(&to).is_none_or(|i| i.tab != tab) {

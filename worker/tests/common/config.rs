@@ -90,6 +90,8 @@ pub struct Config {
     pub net: Net,
     /// The scope's reconnect policy (option `reconnect`), if any.
     pub reconnect: Option<ReconnectPolicy>,
+    /// The pages give the URL before every connection (`url` a function).
+    pub resolve: bool,
 }
 
 impl Config {
@@ -101,6 +103,7 @@ impl Config {
             grace_ms: 0,
             net: Net::fixed(1, 5),
             reconnect: None,
+            resolve: false,
         }
     }
 

@@ -77,12 +77,14 @@ impl World {
                 let max = self.max_epoch.entry(scope.to_owned()).or_insert(0);
                 *max = (*max).max(epoch);
                 // The reconnect loop leads again with a new epoch for each
-                // socket, and heartbeats between attempts without one.
+                // socket, and heartbeats between attempts without one; a
+                // leader waiting for its page to give the URL has none yet.
                 let relead = |lead: &Lead| {
                     lead.closing || (lead.socket.is_none() && lead.epoch.is_some_and(|e| e < epoch))
                 };
-                let reconnecting = self.cfg.reconnect.is_some()
-                    && self.tabs[tab].leading.get(scope).is_none_or(relead);
+                let socketless = self.cfg.reconnect.is_some() || self.cfg.resolve;
+                let reconnecting =
+                    socketless && self.tabs[tab].leading.get(scope).is_none_or(relead);
                 if reconnecting {
                     let lead = Lead {
                         socket: None,

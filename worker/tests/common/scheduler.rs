@@ -36,6 +36,8 @@ pub enum Input {
     },
     /// The page answered a ping through this instance.
     PageAnswer(InstanceId),
+    /// The page gave the URL and protocols through this instance.
+    Resolved(InstanceId, Result<(String, Vec<String>), String>),
 }
 
 impl Input {
@@ -45,6 +47,7 @@ impl Input {
     fn through_page(&self, bus_on_page: bool) -> bool {
         match self {
             Input::PageAnswer(_)
+            | Input::Resolved(..)
             | Input::SocketOpen(_)
             | Input::SocketMessage(..)
             | Input::SocketError(_)
@@ -332,6 +335,11 @@ impl World {
             Input::PageAnswer(via) => {
                 self.seen(tab, || Input::PageAnswer(via));
                 self.drive(tab, Cause::Page, |d| d.handle_page_answer(via));
+            }
+            Input::Resolved(via, answer) => {
+                self.seen(tab, || Input::Resolved(via, answer.clone()));
+                self.note(format!("[{id}] page resolved {answer:?}"));
+                self.drive(tab, Cause::Page, |d| d.handle_resolved(via, answer));
             }
             Input::LockLost { scope, request } => {
                 self.tabs[tab].lost_pending.remove(&scope);

@@ -58,6 +58,9 @@ pub enum Call {
     PingPage {
         via: InstanceId,
     },
+    Resolve {
+        via: InstanceId,
+    },
     Deliver {
         to: InstanceId,
         event: Event<Pl>,
@@ -199,6 +202,10 @@ impl Instances<InstanceId, Pl> for SimInstances {
 
     fn ping_page(&mut self, via: InstanceId) {
         self.0.borrow_mut().push_back(Call::PingPage { via });
+    }
+
+    fn resolve(&mut self, via: InstanceId) {
+        self.0.borrow_mut().push_back(Call::Resolve { via });
     }
 
     fn log(&mut self, _tab: &str, scope: &str, line: &str) {

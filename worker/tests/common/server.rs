@@ -58,6 +58,10 @@ pub struct Server {
     pub refuse: bool,
     /// Never answer a connection attempt (a black hole).
     pub hang: bool,
+    /// The pages' URL providers fail (see `Config::resolve`).
+    pub provider_fails: bool,
+    /// How many times a page was asked for the URL.
+    pub resolves: u32,
     next_down: HashMap<String, u32>,
     /// The close frames clients sent: (conn, code, reason).
     pub client_closes: Vec<(usize, Option<u16>, String)>,

@@ -223,6 +223,7 @@ impl World {
             grace_ms: self.cfg.grace_ms,
             debug: true,
             reconnect: self.cfg.reconnect.clone(),
+            resolve: self.cfg.resolve,
         }
     }
 
@@ -335,6 +336,54 @@ impl World {
         ));
         self.instances.get_mut(&instance).unwrap().phase = Phase::Gone;
         self.drive(tab, Cause::User, |d| d.handle_disconnect(instance));
+    }
+
+    /// The instance's `forceLeader()`.
+    pub fn force_leader(&mut self, instance: InstanceId) {
+        let tab = self.instances[&instance].tab;
+        self.check_user_action(tab);
+        self.note(format!(
+            "[{}] user: #{instance} forceLeader()",
+            self.tabs[tab].id
+        ));
+        self.drive(tab, Cause::User, |d| d.handle_force_leader(instance));
+    }
+
+    /// The instance's `reconnect(code, reason)`.
+    pub fn reconnect(&mut self, instance: InstanceId, code: Option<u16>, reason: &str) {
+        let tab = self.instances[&instance].tab;
+        self.check_user_action(tab);
+        self.note(format!(
+            "[{}] user: #{instance} reconnect({code:?}, {reason:?})",
+            self.tabs[tab].id
+        ));
+        let reason = reason.to_owned();
+        self.drive(tab, Cause::User, |d| {
+            d.handle_reconnect(instance, code, reason)
+        });
+    }
+
+    /// The tab's worker sees `online`.
+    pub fn online(&mut self, tab: usize) {
+        self.note(format!("[{}] ONLINE", self.tabs[tab].id));
+        self.drive(tab, Cause::Timeout, |d| d.handle_online());
+    }
+
+    /// The tab's worker sees the wall clock jump `ms` ahead (the machine slept).
+    pub fn wall_clock_jump(&mut self, tab: usize, ms: u64) {
+        self.note(format!("[{}] WALL CLOCK +{ms} ms", self.tabs[tab].id));
+        self.drive(tab, Cause::Timeout, |d| d.handle_wall_clock_jump(ms));
+    }
+
+    /// The instance's `relinquish()`.
+    pub fn relinquish(&mut self, instance: InstanceId) {
+        let tab = self.instances[&instance].tab;
+        self.check_user_action(tab);
+        self.note(format!(
+            "[{}] user: #{instance} relinquish()",
+            self.tabs[tab].id
+        ));
+        self.drive(tab, Cause::User, |d| d.handle_relinquish(instance));
     }
 
     pub fn zombie(&mut self, instance: InstanceId) {

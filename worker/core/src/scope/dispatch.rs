@@ -171,7 +171,9 @@ where
                 self.tabs_changed(ctx, tabs_before);
             }
             Body::Heartbeat(heartbeat) => self.heard_leader(ctx, from, epoch, heartbeat),
-            Body::Refused { handed } => self.heard_refused(ctx, from, epoch, &handed),
+            Body::Refused { handed, to } => {
+                self.heard_refused(ctx, from, epoch, &handed, to.as_deref())
+            }
             Body::Claim => self.heard_claim(ctx, &from, epoch),
             Body::Left => {
                 self.departed.insert(from.clone(), ctx.now);
@@ -202,6 +204,20 @@ where
                     self.socket(),
                 ) {
                     self.transmit(ctx, socket, Outgoing { from, seq, payload });
+                }
+            }
+            Body::Reconnect {
+                leader,
+                code,
+                reason,
+            } => {
+                if self.leading() && epoch == self.epoch() && leader == ctx.me {
+                    self.reopen(ctx, code, reason);
+                }
+            }
+            Body::Yield { leader } => {
+                if self.leading() && epoch == self.epoch() && leader == ctx.me {
+                    self.asked_to_yield(ctx, from);
                 }
             }
             Body::In(payload) => {

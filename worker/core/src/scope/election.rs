@@ -99,6 +99,64 @@ where
         self.lead(ctx, epoch, "acquired the lock");
     }
 
+    /// `forceLeader()`: this tab leads now. With Web Locks it steals the
+    /// lock, and the holder steps down as it loses it; with the lease it
+    /// leads with a later epoch, and the leader steps down when it hears it.
+    /// Either way every instance sees one leader change.
+    /// Where the socket runs on the page (Gecko, WebKit), it asks the leader
+    /// to yield first, and takes over once it has (see `asked_to_yield`).
+    pub fn force_lead(&mut self, ctx: &mut Ctx<I, P>) {
+        if self.leading() {
+            return;
+        }
+        if let (Some((leader, epoch)), Some(_)) = (self.leader.clone(), self.timing.page_silence_ms)
+        {
+            self.log(ctx, format!("forced to lead: asks {leader} to yield"));
+            self.forcing = Some((leader.clone(), epoch));
+            self.broadcast(ctx, epoch, Body::Yield { leader });
+            return;
+        }
+        self.take_leadership(ctx);
+    }
+
+    /// Leads now, unless it does already: with Web Locks by stealing the
+    /// lock, with the lease with a later epoch.
+    pub(super) fn take_leadership(&mut self, ctx: &mut Ctx<I, P>) {
+        if self.leading() {
+            return;
+        }
+        match self.backend {
+            Backend::Locks => {
+                self.log(ctx, "forced to lead: stealing the lock".to_owned());
+                self.request_lock(ctx, true);
+            }
+            Backend::Lease => {
+                let epoch = ctx.now.max(self.max_epoch + 1);
+                self.lead(ctx, epoch, "forced to lead");
+            }
+        }
+    }
+
+    /// `relinquish()`: a leader hands the socket to another tab of the
+    /// scope, if one is there to take it; alone, it keeps leading.
+    pub fn relinquish(&mut self, ctx: &mut Ctx<I, P>) {
+        if self.leading() && !self.peers.is_empty() {
+            self.hand_over(ctx, "relinquished".to_owned());
+        }
+    }
+
+    /// Steps down so that another tab leads at once: with Web Locks it gives
+    /// the lock back (and queues again behind the others), and it reports
+    /// as a follower.
+    pub(super) fn hand_over(&mut self, ctx: &mut Ctx<I, P>, why: String) {
+        self.step_down(ctx, why);
+        if self.lock == LockState::Held {
+            // Replacing the request gives the held lock back.
+            self.request_lock(ctx, false);
+        }
+        self.announce(ctx);
+    }
+
     pub fn lock_lost(&mut self, ctx: &mut Ctx<I, P>) {
         if self.lock != LockState::Held {
             return;
@@ -216,6 +274,7 @@ where
     /// This tab leads from now on, with `epoch`: it opens the socket, or
     /// waits for the reconnect loop's next attempt (see `reconnect`).
     pub(super) fn lead(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, why: &str) {
+        self.forcing = None;
         self.lose_connection(ctx);
         let superseded = self.leader.take();
         self.leader = Some((ctx.me.to_owned(), epoch));
@@ -229,6 +288,7 @@ where
             handed: HashMap::new(),
             connect_by: None,
             reset_retries_at: None,
+            resolving: false,
         });
         self.log(ctx, format!("leads with epoch {epoch} ({why})"));
         self.report(ctx);
@@ -248,7 +308,10 @@ where
                     reason: String::new(),
                 });
             }
-            self.refuse(ctx, self.epoch(), leading.handed);
+            // Stepping down with a yield pending (see `asked_to_yield`), it
+            // names the tab to lead next.
+            let to = leading.page.and_then(|watch| watch.yield_to);
+            self.refuse(ctx, self.epoch(), leading.handed, to);
         }
         self.lose_connection(ctx);
         // A last instance waiting for the socket's real close will not get it

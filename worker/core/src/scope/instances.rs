@@ -103,6 +103,7 @@ where
             return;
         }
         let joined = self.instances.remove(index);
+        self.instance_gone(ctx, instance);
         if joined.state == InstanceState::Connecting {
             // A native socket closed while connecting fails: error, then 1006.
             self.deliver(ctx, instance, Event::Error);
@@ -121,6 +122,7 @@ where
     pub fn disconnect(&mut self, ctx: &mut Ctx<I, P>, instance: I) {
         let before = self.instances.len();
         self.instances.retain(|joined| joined.id != instance);
+        self.instance_gone(ctx, instance);
         if self.instances.len() != before {
             self.after_local_change(ctx);
         }

@@ -90,6 +90,8 @@ struct Candidacy {
 }
 
 /// What a tab is in a scope. Each role resets with it what only it has.
+// One per scope: a leader's larger state costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Role<P> {
     /// Follows the accepted leader, or waits for one.
@@ -123,6 +125,8 @@ struct Leading<P> {
     /// When the open socket has stayed open long enough for the reconnect
     /// loop's count to start from zero again.
     reset_retries_at: Option<u64>,
+    /// The page was asked for the URL to connect to (see `attempt`).
+    resolving: bool,
 }
 
 /// A tab's send, for the leader to put on its socket.
@@ -151,6 +155,10 @@ pub(crate) struct Scope<I, P> {
     debug: bool,
     /// How the leader reconnects, if it does (see `reconnect`).
     reconnect: Option<ReconnectPolicy>,
+    /// The page gives the URL and protocols before every connection.
+    resolve: bool,
+    /// The instance the page was last asked for the URL through.
+    asked: Option<I>,
     /// The reconnect loop's progress, as this tab last ran or heard it.
     retry: Retry,
     instances: Vec<Instance<I, P>>,
@@ -194,6 +202,9 @@ pub(crate) struct Scope<I, P> {
     reported: Option<Leadership>,
     /// This tab's sends until a socket has them.
     outbox: Outbox<P>,
+    /// The leadership this tab's `forceLeader()` asked to yield, until this
+    /// tab leads (see `force_lead`).
+    forcing: Option<(TabId, u64)>,
 }
 
 impl<I, P> Scope<I, P>
@@ -212,6 +223,8 @@ where
             grace_ms: request.grace_ms,
             debug: request.debug,
             reconnect: request.reconnect,
+            resolve: request.resolve,
+            asked: None,
             retry: Retry::default(),
             instances: Vec::new(),
             leader: None,
@@ -235,6 +248,7 @@ where
             release_lock_at: None,
             reported: None,
             outbox: Outbox::new(),
+            forcing: None,
         };
         ctx.out.push_back(Output::OpenBus {
             scope: scope.name.clone(),

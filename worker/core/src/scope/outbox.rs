@@ -209,23 +209,39 @@ where
         from: TabId,
         epoch: u64,
         handed: &[(TabId, u64)],
+        to: Option<&str>,
     ) {
         if self.is_leader(&from, epoch) {
             self.log(ctx, format!("{from} stepped down"));
             self.lose_leader(ctx, self.timing.discovery_ms);
         }
         let through = mine(ctx, handed).unwrap_or(0);
+        // The leadership this tab's `forceLeader()` asked to yield ended, by
+        // yielding to it or otherwise (a busy page's hand-over may come
+        // first), unless its tab leads on (see `force_lead`).
+        let forced = self.forcing.as_ref() == Some(&(from.clone(), epoch));
+        let yielded = to == Some(ctx.me) || (forced && to != Some(from.as_str()));
         self.outbox.refused(&(from, epoch), through);
         self.flush_outbox(ctx);
+        if yielded {
+            self.take_leadership(ctx);
+        }
     }
 
     /// A leader stepping down refuses what it did not hand to its socket,
     /// its own tab's sends included.
-    pub(super) fn refuse(&mut self, ctx: &mut Ctx<I, P>, epoch: u64, handed: HashMap<TabId, u64>) {
+    /// It names the tab it yields to, if it does (see `force_lead`).
+    pub(super) fn refuse(
+        &mut self,
+        ctx: &mut Ctx<I, P>,
+        epoch: u64,
+        handed: HashMap<TabId, u64>,
+        to: Option<TabId>,
+    ) {
         let handed: Vec<(TabId, u64)> = handed.into_iter().collect();
         let own = mine(ctx, &handed).unwrap_or(0);
         self.outbox.refused(&(ctx.me.to_owned(), epoch), own);
-        self.broadcast(ctx, epoch, Body::Refused { handed });
+        self.broadcast(ctx, epoch, Body::Refused { handed, to });
     }
 
     /// When sends in doubt are next given up, if any wait for it.

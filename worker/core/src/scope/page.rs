@@ -38,6 +38,9 @@ pub(super) struct PageWatch<P> {
     held: Vec<(SocketId, Outgoing<P>)>,
     /// A ping is on its way, unanswered.
     pinged: bool,
+    /// Another tab's `forceLeader()` asked this leader to yield, at the
+    /// page's next answer (see `asked_to_yield`).
+    pub(super) yield_to: Option<TabId>,
 }
 
 impl<P> PageWatch<P> {
@@ -47,6 +50,7 @@ impl<P> PageWatch<P> {
             next_ping_at: now,
             held: Vec::new(),
             pinged: false,
+            yield_to: None,
         }
     }
 }
@@ -123,18 +127,13 @@ where
         let silent_for = ctx.now.saturating_sub(watch.since.max(self.page_heard_at));
         if silent_for > silence && !self.peers.is_empty() {
             let refused = watch.held.len();
-            self.step_down(
+            self.hand_over(
                 ctx,
                 format!(
                     "its page has not answered for {silent_for} ms: another tab takes the socket \
                      ({refused} sends refused)"
                 ),
             );
-            if self.lock == LockState::Held {
-                // Replacing the request gives the held lock back.
-                self.request_lock(ctx, false);
-            }
-            self.announce(ctx);
             return true;
         }
         if ctx.now >= watch.next_ping_at {
@@ -181,6 +180,46 @@ where
         }
         self.page_heard_at = ctx.now;
         self.release_held(ctx);
+        let yield_to = match &self.role {
+            Role::Leader(Leading {
+                page: Some(watch), ..
+            }) => watch.yield_to.clone(),
+            _ => None,
+        };
+        if let Some(to) = yield_to {
+            // Its refusal names the tab, which steals the lock it keeps
+            // meanwhile (see `force_lead`).
+            self.step_down(ctx, format!("yields to {to}, which forced it"));
+            self.announce(ctx);
+        }
+    }
+
+    /// Another tab's `forceLeader()`, where the socket runs on the page: a
+    /// send this leader handed to its socket may wait in it while the page is
+    /// busy, and would reach the server after what the next leader sends. So
+    /// the leader yields at its page's next answer, when every send it handed
+    /// has passed the page. A leader tab without instances cannot ask its
+    /// page, and keeps the socket (as it does when its page is busy).
+    pub(super) fn asked_to_yield(&mut self, ctx: &mut Ctx<I, P>, from: TabId) {
+        let via = self.instances.first().map(|joined| joined.id);
+        let (
+            Role::Leader(Leading {
+                page: Some(watch), ..
+            }),
+            Some(via),
+        ) = (&mut self.role, via)
+        else {
+            self.log(
+                ctx,
+                format!("{from} forces a leader change: kept (no page to ask)"),
+            );
+            return;
+        };
+        watch.yield_to = Some(from);
+        if !watch.pinged {
+            watch.pinged = true;
+            ctx.out.push_back(Output::PingPage { via });
+        }
     }
 
     /// Hands the socket the sends held for the page, in order. Also before

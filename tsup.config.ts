@@ -5,7 +5,9 @@ import { defineConfig } from 'tsup';
 declare const process: { env: Record<string, string | undefined> };
 
 export default defineConfig({
-  entry: { index: 'ts/index.ts' },
+  // The channels client imports the package by its name, so that its bundle holds only its own code.
+  entry: { index: 'ts/index.ts', channels: 'ts/channels.ts' },
+  external: ['broadcast-websocket'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: false,

@@ -1,6 +1,7 @@
 // Size: raw and gzip bytes of every file this package ships (dist/), next to partysocket and
 // broadcast-channel measured the same way (every file of their published dist/), what one ESM
-// import costs a user's bundle (esbuild, minified) for all three, and that import split by part:
+// import costs a user's bundle (esbuild, minified) for all three (and what the channels subpath
+// adds to the root import), and the root import split by part:
 // the page's JS, the worker's JS (wasm-bindgen's glue and our loader) and its WASM (as inlined:
 // deflated, base64).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -31,10 +32,11 @@ function measureDir(dir) {
 }
 
 /** What `import { names } from specifier` adds to a minified ESM browser bundle (`plugins`, e.g.
- * to leave a part out). */
-async function importCost(specifier, names, plugins = []) {
+ * to leave a part out; `external`, packages counted elsewhere). */
+async function importCost(specifier, names, plugins = [], external = []) {
   const out = await build({
     plugins,
+    external,
     stdin: { contents: `export { ${names} } from '${specifier}';`, resolveDir: REPO_ROOT },
     bundle: true,
     format: 'esm',
@@ -90,6 +92,13 @@ export async function run() {
   };
   const imports = {
     'broadcast-websocket': await importCost('./dist/index.js', 'BroadcastWebsocket'),
+    // What the subpath adds to an app that imports the root too.
+    'broadcast-websocket/channels': await importCost(
+      './dist/channels.js',
+      'createChannelsClient',
+      [],
+      ['broadcast-websocket'],
+    ),
     partysocket: await importCost('partysocket', 'WebSocket'),
     'broadcast-channel': await importCost('broadcast-channel', 'BroadcastChannel, createLeaderElection'),
   };
@@ -120,7 +129,7 @@ export async function run() {
         `\`import ${m.import}\``,
         fmt.kib(m.raw),
         fmt.kib(m.gzip),
-        name === 'broadcast-websocket' ? '' : fmt.ratio(ratio(ourImport.gzip, m.gzip)),
+        name.startsWith('broadcast-websocket') ? '' : fmt.ratio(ratio(ourImport.gzip, m.gzip)),
       ]),
     ),
     '',

@@ -43,6 +43,18 @@ ws.onclose = (e) => {
 };
 `;
 
+// The channels client's exchange: subscribe, broadcast, get it back through the service.
+const channelsScript = `
+const client = createChannelsClient(WS_URL);
+client.subscribe('fixture', (data) => {
+  window.result = { got: data };
+  client.close();
+});
+client.broadcast('fixture', 'hello from the fixture').catch((error) => {
+  window.result ??= { error: String(error) };
+});
+`;
+
 // A fixture folder with the tarball installed in it.
 async function makeFixture(name) {
   const dir = path.join(tmp, name);
@@ -117,8 +129,41 @@ ${exchangeScript}`,
     });
     await writeFile(path.join(fixtures.cjs, 'index.html'), html('    <script src="bundle.js"></script>'));
 
+    // (c) the channels subpath, from a plain module page with an import map, and bundled from CommonJS.
+    const channelsUrl = server.wsUrl('/ws');
+    const imports = {
+      'broadcast-websocket': './node_modules/broadcast-websocket/dist/index.js',
+      'broadcast-websocket/channels': './node_modules/broadcast-websocket/dist/channels.js',
+    };
+    await writeFile(
+      path.join(fixtures.esm, 'channels.html'),
+      html(`    <script type="importmap">${JSON.stringify({ imports })}</script>
+    <script type="module">
+      import { createChannelsClient } from 'broadcast-websocket/channels';
+      const WS_URL = ${JSON.stringify(channelsUrl)};
+      ${channelsScript}
+    </script>`),
+    );
+    await writeFile(
+      path.join(fixtures.cjs, 'channels-entry.js'),
+      `const { createChannelsClient } = require('broadcast-websocket/channels');
+const WS_URL = ${JSON.stringify(channelsUrl)};
+${channelsScript}`,
+    );
+    fixtures.channelsBuild = await esbuild.build({
+      absWorkingDir: fixtures.cjs,
+      entryPoints: ['channels-entry.js'],
+      outfile: 'channels-bundle.js',
+      bundle: true,
+      format: 'iife',
+      platform: 'browser',
+      logLevel: 'silent',
+    });
+    await writeFile(path.join(fixtures.cjs, 'channels.html'), html('    <script src="channels-bundle.js"></script>'));
+
     // Loads from node: a tiny ESM module in the fixture resolves the package like an app would.
     await writeFile(path.join(fixtures.esm, 'probe.mjs'), "export * from 'broadcast-websocket';\n");
+    await writeFile(path.join(fixtures.esm, 'channels-probe.mjs'), "export * from 'broadcast-websocket/channels';\n");
   },
   { timeout: 180_000 },
 );
@@ -130,11 +175,11 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-// Serves `dir` on its own loopback origin, loads index.html and waits for window.result.
-async function exchangeFrom(t, dir) {
+// Serves `dir` on its own loopback origin, loads `page` and waits for window.result.
+async function exchangeFrom(t, dir, page = '/index.html') {
   const origin = await startStaticServer(dir);
   statics.push(origin);
-  const p = await openPage(browser, origin, '/index.html');
+  const p = await openPage(browser, origin, page);
   t.after(() => p.close());
   const result = await p
     .waitForFunction(() => window.result, undefined, 15_000)
@@ -163,6 +208,30 @@ describe('npm package', () => {
     const imported = await import(pathToFileURL(path.join(fixtures.esm, 'probe.mjs')).href);
     assert.equal(typeof imported.BroadcastWebsocket, 'function');
   });
+
+  test('node: require() and import() of broadcast-websocket/channels expose createChannelsClient', async () => {
+    const required = createRequire(path.join(fixtures.cjs, 'package.json'))('broadcast-websocket/channels');
+    assert.equal(typeof required.createChannelsClient, 'function');
+    const imported = await import(pathToFileURL(path.join(fixtures.esm, 'channels-probe.mjs')).href);
+    assert.equal(typeof imported.createChannelsClient, 'function');
+  });
+
+  for (const [name, fixture, build] of [
+    ['a plain module page with an import map', 'esm', null],
+    ['CommonJS require() bundled by esbuild', 'cjs', 'channelsBuild'],
+  ]) {
+    test(`broadcast-websocket/channels from ${name}: subscribe, broadcast, receive`, async (t) => {
+      if (build)
+        assert.deepEqual(
+          fixtures[build].warnings.map((w) => w.text),
+          [],
+          'esbuild bundled without warnings',
+        );
+      const { result, errors } = await exchangeFrom(t, fixtures[fixture], '/channels.html');
+      assert.deepEqual(result, { got: 'hello from the fixture' });
+      assert.deepEqual(errors, []);
+    });
+  }
 
   test('plain HTML + ES module from node_modules: open, send, echo', async (t) => {
     const { result, errors } = await exchangeFrom(t, fixtures.esm);

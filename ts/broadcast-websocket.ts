@@ -411,6 +411,8 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   /** Closes this instance; the shared socket closes when its last instance does. */
   close(code?: number, reason?: string): void {
     const checked = checkClose(code, reason, CLASS);
+    // The last call wins: a reconnect() asked for while CLOSING no longer rejoins.
+    this.#rejoinAfterClose = false;
     if (this.#reconnecting) {
       // Closed from the close event of a leader change: do not come back.
       this.#reconnecting = false;

@@ -141,8 +141,24 @@ describe('reconnect()', () => {
         const startState = late.readyState;
         late.reconnect();
         await lateLog.untilType('open');
+        // close() after reconnect() while CLOSING: the last call wins, it stays closed.
+        const third = new TestSocket(url);
+        const thirdLog = harness.record(third);
+        await thirdLog.untilType('open');
+        third.close();
+        third.reconnect();
+        third.close();
+        await thirdLog.untilType('close');
+        const thirdState = third.readyState;
         const events = (l) => l.events.map((e) => (e.type === 'close' ? `close ${e.code}` : e.type));
-        const result = { events: events(log), reopening, startState, late: events(lateLog), echo: [...log.messages] };
+        const result = {
+          events: events(log),
+          thirdState,
+          reopening,
+          startState,
+          late: events(lateLog),
+          echo: [...log.messages],
+        };
         ws.close();
         late.close();
         return result;
@@ -152,6 +168,7 @@ describe('reconnect()', () => {
       assert.deepEqual(seen.echo, ['back']);
       assert.equal(seen.startState, 3, 'startClosed: CLOSED');
       assert.deepEqual(seen.late, ['open'], 'startClosed: nothing before reconnect(), then open');
+      assert.equal(seen.thirdState, 3, 'close() after reconnect() while CLOSING: stays CLOSED');
     },
   );
 });

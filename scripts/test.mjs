@@ -7,6 +7,7 @@
 // quick mode. Prints per engine what ran, passed, failed and was skipped or
 // todo, by name. Ends with one summary line, `N passed, N failed`.
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../tests/harness.mjs';
@@ -41,22 +42,30 @@ const ENGINE_SUITES = {
 };
 
 /**
- * The passes of browser suites: each engine's, and with Chromium a second one on an insecure page
+ * The passes of browser suites: each engine's, and with Chromium one more on an insecure page
  * (BWS_INSECURE=1, tests/harness.mjs), as an OBS browser source loaded from a file is: the page
  * checks, sharing, takeover, lifecycle, junk and the demo, without Web Locks or crypto.randomUUID.
  */
 function passesOf(engine) {
-  const passes = [{ name: engine, engine, env: {}, suites: ENGINE_SUITES[engine] }];
-  if (engine === 'chromium') {
-    const multitab = ['sharing', 'failover', 'lifecycle', 'junk'].map((s) => `tests/e2e-multitab/${s}.test.mjs`);
-    passes.push({
+  if (engine !== 'chromium') return [{ name: engine, engine, env: {}, suites: ENGINE_SUITES[engine] }];
+  // The multi-tab suites of the insecure pass run there with the lease, the election such a page
+  // uses, so the secure pass runs them with Web Locks only.
+  const multitab = ['sharing', 'failover', 'lifecycle', 'junk'].map((s) => `tests/e2e-multitab/${s}.test.mjs`);
+  const rest = readdirSync(join(root, 'tests/e2e-multitab'))
+    .filter((f) => f.endsWith('.test.mjs'))
+    .map((f) => `tests/e2e-multitab/${f}`)
+    .filter((f) => !multitab.includes(f));
+  const suites = ENGINE_SUITES.chromium.flatMap((s) => (s === 'tests/e2e-multitab/' ? rest : [s]));
+  return [
+    { name: 'chromium', engine, env: {}, suites },
+    { name: 'chromium, Web Locks only', engine, env: { BWS_BACKENDS: 'locks' }, suites: multitab },
+    {
       name: 'chromium, insecure origin',
       engine,
       env: { BWS_INSECURE: '1' },
       suites: ['tests/e2e/insecure-context.test.mjs', ...multitab, 'tests/demo/'],
-    });
-  }
-  return passes;
+    },
+  ];
 }
 
 /** Runs a command, echoing its output, and adds the test counts it reports. Resolves with the output. */

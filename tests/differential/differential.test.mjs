@@ -140,6 +140,9 @@ describe('differential: BroadcastWebsocket vs the native WebSocket', () => {
     test(scenario.name, async (t) => {
       const native = await runMode(scenario.name, 'native');
       assert.equal(native.failure, null, `the scenario threw in the page (native): ${native.failure}`);
+      // A scenario's waits end on events; one that times out natively waits on nothing it can see.
+      const timeouts = native.entries.filter((e) => e.key.startsWith('timeout waiting for'));
+      assert.deepEqual(timeouts, [], 'the scenario timed out waiting with the native WebSocket');
       if (scenario.needs === 'deflate' && !hasDeflate(native.entries)) {
         summary.todo += LIBRARY_MODES.length;
         t.todo('the server does not negotiate permessage-deflate yet (?deflate=1): extensions stay empty');

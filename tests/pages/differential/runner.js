@@ -94,6 +94,12 @@ class Tracer {
 
   push(entry) {
     this.entries.push(entry);
+    this.wake();
+    return entry;
+  }
+
+  /** Checks the scenario's waits again, after the current event's dispatch. */
+  wake() {
     // Waits end in a task of their own, once the current dispatch (every listener) is over: a
     // scenario's next step never runs between two listeners of one event. (Natively, the microtasks
     // of a listener run before the next listener; BroadcastWebsocket dispatches from script, where
@@ -110,7 +116,6 @@ class Tracer {
         }
       });
     }
-    return entry;
   }
 
   socket(name) {
@@ -136,7 +141,11 @@ class Tracer {
       return null;
     }
     this.push({ key: this.key(base), threw: null, ...this.props(ws) });
-    if (!record) return ws;
+    if (!record) {
+      // Not traced, but a wait may depend on its state.
+      for (const type of ['open', 'message', 'error', 'close']) ws.addEventListener(type, () => this.wake());
+      return ws;
+    }
     const socket = { ws, counts: new Map(), batched };
     this.sockets.set(name, socket);
     if (this.mode === 'follower' && held) {

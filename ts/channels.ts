@@ -304,9 +304,13 @@ export class ChannelsClient extends EventTarget {
     this.#reconcile();
   }
 
+  /** The channels this tab listens to, with the last id it saw on each. */
+  #myChannels(): [string, string | undefined][] {
+    return [...this.#listeners.keys()].map((c) => [c, this.#lastIds.get(c)]);
+  }
+
   #announce(): void {
-    const channels: [string, string | undefined][] = [...this.#listeners.keys()].map((c) => [c, this.#lastIds.get(c)]);
-    this.#note({ tab: this.#tab, channels });
+    this.#note({ tab: this.#tab, channels: this.#myChannels() });
   }
 
   #note(note: Note): void {
@@ -329,10 +333,7 @@ export class ChannelsClient extends EventTarget {
   #reconcile(): void {
     if (!this.socket.status().isLeader || this.socket.readyState !== BroadcastWebsocket.OPEN) return;
     const wanted = new Map<string, string | undefined>();
-    for (const channels of [
-      ...this.#peers.values(),
-      new Map([...this.#listeners.keys()].map((c) => [c, this.#lastIds.get(c)])),
-    ]) {
+    for (const channels of [...this.#peers.values(), new Map(this.#myChannels())]) {
       for (const [channel, lastId] of channels) {
         const known = wanted.get(channel);
         // The earliest id a tab saw: the server replays from there, and each tab drops what it has.

@@ -19,13 +19,11 @@ import {
   assertBroadcastReachesAll,
   assertReconnectedOnce,
   errorsOf,
-  freshContext,
-  openIn,
-  openTabs,
   sleep,
   waitForAgreement,
   waitForTabsCount,
   waitReconnected,
+  shareOneConnection,
 } from './support.mjs';
 
 let server;
@@ -36,17 +34,9 @@ after(() => stopServerAndBrowser({ server, browser }));
 const TABS = 4;
 
 /** Four tabs sharing /echo; returns them with the agreed leader, followers' logs cleared. */
-async function sharedTabs(t, b) {
-  const ctx = await freshContext(t, browser, server);
-  const tabs = await openTabs(ctx, TABS);
+function sharedTabs(t, b) {
   const options = { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS };
-  await openIn(tabs, server.wsUrl('/echo'), options);
-  await waitForStats(server, (s) => s.connections === 1, 5000);
-  const agreed = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
-  const leader = tabs[agreed.leaderTab];
-  const followers = tabs.filter((tab) => tab !== leader);
-  await Promise.all(followers.map((tab) => tab.evaluate(() => mt.reset())));
-  return { ctx, tabs, leader, followers, ...agreed };
+  return shareOneConnection(t, browser, server, { count: TABS, url: server.wsUrl('/echo'), options });
 }
 
 /** After a takeover: one new leader among the followers, a higher epoch, one connection, traffic. */

@@ -9,11 +9,9 @@ import {
   BACKENDS,
   assertReconnectedOnce,
   errorsOf,
-  freshContext,
-  openIn,
-  openTabs,
   waitForAgreement,
   waitReconnected,
+  shareOneConnection,
 } from './support.mjs';
 
 let server;
@@ -24,14 +22,8 @@ after(() => stopServerAndBrowser({ server, browser }));
 const TABS = 3;
 
 /** Three tabs sharing /echo, agreed on a leader, their logs cleared; with the server's connection count. */
-async function sharedTabs(t, b) {
-  const ctx = await freshContext(t, browser, server);
-  const tabs = await openTabs(ctx, TABS);
-  await openIn(tabs, server.wsUrl('/echo'), b.options);
-  const agreed = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
-  await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
-  const { totalConnections } = await waitForStats(server, (s) => s.connections === 1, 5000);
-  return { tabs, totalConnections, ...agreed };
+function sharedTabs(t, b) {
+  return shareOneConnection(t, browser, server, { count: TABS, url: server.wsUrl('/echo'), options: b.options });
 }
 
 /** After the change: every instance reconnected once, `leaderTab` leads, one connection more in all.

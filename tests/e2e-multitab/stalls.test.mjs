@@ -20,16 +20,15 @@ import {
   assertBroadcastReachesAll,
   assertOrderedSubset,
   errorsOf,
-  freshContext,
   maxGap,
   maxStaleness,
-  openIn,
   openTabs,
   pump,
   repeat,
   sleep,
   statusesOf,
   waitForAgreement,
+  shareOneConnection,
 } from './support.mjs';
 
 let server;
@@ -66,20 +65,14 @@ const TABS = 3;
 const MARGIN_MS = 1000;
 
 async function sharedTabs(t, b, name) {
-  const ctx = await freshContext(t, browser, server);
-  const tabs = await openTabs(ctx, TABS);
-  const visibility = await Promise.all(tabs.map((tab) => tab.evaluate(() => document.visibilityState)));
-  assert.deepEqual(visibility, Array(TABS).fill('visible'), 'every tab starts visible');
-  await openIn(tabs, server.wsUrl('/echo', { t: `${b.name}-${name}` }), {
-    ...b.options,
-    leaderTimeoutMs: LEADER_TIMEOUT_MS,
+  const shared = await shareOneConnection(t, browser, server, {
+    count: TABS,
+    url: server.wsUrl('/echo', { t: `${b.name}-${name}` }),
+    options: { ...b.options, leaderTimeoutMs: LEADER_TIMEOUT_MS },
   });
-  await waitForStats(server, (s) => s.connections === 1, 5000);
-  const agreed = await waitForAgreement(tabs, 5000, { tabsCount: TABS });
-  const leader = tabs[agreed.leaderTab];
-  const followers = tabs.filter((tab) => tab !== leader);
-  await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
-  return { ctx, tabs, leader, followers, ...agreed };
+  const visibility = await Promise.all(shared.tabs.map((tab) => tab.evaluate(() => document.visibilityState)));
+  assert.deepEqual(visibility, Array(TABS).fill('visible'), 'every tab is visible');
+  return shared;
 }
 
 /** Samples the followers' leaderId every 100 ms until stop(). */

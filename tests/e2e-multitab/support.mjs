@@ -110,6 +110,22 @@ export async function waitForAgreement(tabs, ms, { leaderOutside = false, tabsCo
   }
 }
 
+/**
+ * `count` tabs of a fresh context, each with one instance of `url` (opened with `options`), sharing
+ * one connection, their leader agreed and their logs reset:
+ * { ctx, tabs, leader, followers, totalConnections, ...waitForAgreement's }.
+ */
+export async function shareOneConnection(t, browser, server, { count, url, options }) {
+  const ctx = await freshContext(t, browser, server);
+  const tabs = await openTabs(ctx, count);
+  await openIn(tabs, url, options);
+  const { totalConnections } = await waitForStats(server, (s) => s.connections === 1, 5000);
+  const agreed = await waitForAgreement(tabs, 5000, { tabsCount: count });
+  await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.reset())));
+  const leader = tabs[agreed.leaderTab];
+  return { ctx, tabs, leader, followers: tabs.filter((tab) => tab !== leader), totalConnections, ...agreed };
+}
+
 /** Polls until status().tabs of every live instance in `tabs` is `count`; fails with what they say. */
 export async function waitForTabsCount(tabs, count, ms, why = '') {
   const deadline = Date.now() + ms;

@@ -49,9 +49,10 @@ where
         if self.socket() != Some(socket) || self.reconnect.is_some() {
             return;
         }
-        self.deliver_all(ctx, Event::Error);
-        if !self.failed_reconnection() {
-            self.broadcast(ctx, self.epoch(), Body::Error);
+        if self.failed_reconnection() {
+            self.deliver_all(ctx, Event::Error);
+        } else {
+            self.error_for_all(ctx);
         }
     }
 
@@ -103,6 +104,13 @@ where
             return;
         }
         self.socket_lost(ctx, info);
+    }
+
+    /// The leader's connection failed: every instance, in every tab, sees
+    /// `error` (its close follows).
+    pub(super) fn error_for_all(&mut self, ctx: &mut Ctx<I, P>) {
+        self.deliver_all(ctx, Event::Error);
+        self.broadcast(ctx, self.epoch(), Body::Error);
     }
 
     /// The leader's socket closed: the end of the scope, in every tab.

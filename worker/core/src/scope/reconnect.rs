@@ -37,8 +37,7 @@ where
         if asked || policy.is_final(info.code) || self.retry.count >= policy.max_retries {
             if !info.was_clean {
                 // A failed connection errors before it closes, as natively.
-                self.deliver_all(ctx, Event::Error);
-                self.broadcast(ctx, self.epoch(), Body::Error);
+                self.error_for_all(ctx);
             }
             self.close_for_all(ctx, info);
             return;
@@ -197,8 +196,7 @@ where
                 if self.reconnect.is_none() {
                     // A connection that fails errors before it closes, as
                     // natively (`socket_lost` does so for the loop's last).
-                    self.deliver_all(ctx, Event::Error);
-                    self.broadcast(ctx, self.epoch(), Body::Error);
+                    self.error_for_all(ctx);
                 }
                 self.socket_lost(ctx, CloseInfo::abnormal());
             }

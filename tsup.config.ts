@@ -5,9 +5,9 @@ import { defineConfig } from 'tsup';
 declare const process: { env: Record<string, string | undefined> };
 
 export default defineConfig({
-  // The channels client imports the package by its name, so that its bundle holds only its own code.
-  entry: { index: 'ts/index.ts', channels: 'ts/channels.ts' },
-  external: ['broadcast-websocket'],
+  // The subpaths import the package (and React) by name, so that each bundle holds only its own code.
+  entry: { index: 'ts/index.ts', channels: 'ts/channels.ts', react: 'ts/react.ts', sync: 'ts/sync.ts' },
+  external: ['broadcast-websocket', 'broadcast-websocket/channels', 'broadcast-websocket/sync', 'react'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: false,

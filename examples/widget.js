@@ -1,5 +1,7 @@
-// An overlay widget: shows the messages of one channel in one of three looks.
-import { openChannels } from './channels.js';
+// An overlay widget: shows the messages of one channel in one of three looks, through the channels
+// client (broadcast-websocket/channels): every widget, tab and iframe of the browser shares one
+// connection to the service, and the server is asked to subscribe once for all of them.
+import { createChannelsClient } from 'broadcast-websocket/channels';
 
 const params = new URLSearchParams(location.search);
 const channel = params.get('channel') ?? 'chat';
@@ -33,10 +35,10 @@ const show = LOOKS[look] ?? LOOKS.chat;
 if (look === 'count') root.textContent = '0';
 
 const states = ['connecting', 'open', 'closing', 'closed'];
-const { socket } = openChannels([channel], {
-  onMessage: (data) => show(data ?? {}),
-  onState: (readyState) => (state.dataset.state = states[readyState]),
-});
-state.dataset.state = states[socket.readyState];
+const client = createChannelsClient(new URL('/ws', location.href.replace(/^http/, 'ws')));
+client.subscribe(channel, (data) => show(data ?? {}));
+const showState = () => (state.dataset.state = states[client.readyState]);
+client.addEventListener('statechange', showState);
+showState();
 // For the demo's end-to-end test: the widget's socket, to read status() from.
-window.widgetSocket = socket;
+window.widgetSocket = client.socket;

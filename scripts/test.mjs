@@ -1,11 +1,12 @@
 // npm test: every test layer, fastest first, on one build. Lint; native Rust
-// tests; the package build; type check; wasm-bindgen tests of the web adapters
-// in headless Chromium against the real server; the browser suites (end-to-end,
-// multi-tab, differential, packaging) once per engine (BWS_ENGINE: Chromium,
-// Firefox ESR, WebKitGTK; which suites run where: ENGINE_SUITES), and with
-// Chromium once more on an insecure page (passesOf); the bench in
-// quick mode. Prints per engine what ran, passed, failed and was skipped or
-// todo, by name. Ends with one summary line, `N passed, N failed`.
+// tests; node tests of page-side rules (tests/unit/); the package build; type
+// check; wasm-bindgen tests of the web adapters in headless Chromium against
+// the real server; the browser suites (end-to-end, multi-tab, differential,
+// packaging) once per engine (BWS_ENGINE: Chromium, Firefox ESR, WebKitGTK;
+// which suites run where: ENGINE_SUITES), and with Chromium once more on an
+// insecure page (passesOf); the bench in quick mode. Prints per engine what
+// ran, passed, failed and was skipped or todo, by name. Ends with one summary
+// line, `N passed, N failed`.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -175,6 +176,8 @@ let failure;
 try {
   await run('node', ['scripts/lint.mjs']);
   await run('cargo', ['test', '--workspace']);
+  // The page-side rules that need no browser (BroadcastSync's merge rules), in node.
+  await run('node', ['--test', 'tests/unit/']);
   // The end-to-end tests drive the test switches: a test build has them.
   await run('node', ['scripts/build.mjs', '--test-switches']);
   await run('tsc', ['-p', 'tsconfig.json']);

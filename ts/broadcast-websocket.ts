@@ -6,7 +6,6 @@
 import type {
   Backend,
   BroadcastWebsocketOptions,
-  Election,
   OpenRequest,
   Request as WorkerRequest,
   Status,
@@ -14,6 +13,7 @@ import type {
 import { connect, forgetSilentWorker, tabId, type InstanceReply, type Link, type LinkHandler } from './bridge.js';
 import { canShare, connectNative } from './native-link.js';
 import { reconnectSettings, type ReconnectOptionValues } from './reconnect-options.js';
+import { OptionReader } from './options.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
@@ -35,7 +35,6 @@ const CLOSING = 2;
 const CLOSED = 3;
 const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
 const DEFAULT_LEADER_TIMEOUT_MS = 3_000;
-const ELECTIONS = ['auto', 'locks', 'lease'] as const;
 /** The test switch that makes this tab's worker a "zombie" leader (see README); test builds only. */
 const ZOMBIE = Symbol.for('bws.test.zombie');
 declare const __BWS_TEST_SWITCHES__: boolean;
@@ -76,51 +75,6 @@ function resolveOptions(argument: unknown): ResolvedOptions {
   if (typeof argument === 'object') return argument as ResolvedOptions;
   // Native WebSocket converts any other value to a protocol string.
   return { protocols: argument };
-}
-
-function optionalString(options: ResolvedOptions, name: 'scope' | 'workerUrl'): string | undefined {
-  const value = options[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') {
-    throw new TypeError(
-      `Failed to construct '${CLASS}': option '${name}' must be a non-empty string, got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-function milliseconds(
-  options: ResolvedOptions,
-  name: 'workerTimeoutMs' | 'leaderTimeoutMs' | 'graceMs',
-  fallback: number,
-  minimum: number,
-): number {
-  const value = options[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
-    throw new TypeError(
-      `Failed to construct '${CLASS}': option '${name}' must be a number of milliseconds of at least ${minimum}, got ${String(value)}.`,
-    );
-  }
-  return Math.round(value);
-}
-
-function election(options: ResolvedOptions): Election {
-  const value = options.election ?? 'auto';
-  if (!ELECTIONS.includes(value as Election)) {
-    throw new TypeError(
-      `Failed to construct '${CLASS}': option 'election' must be one of ${ELECTIONS.join(', ')}, got ${String(value)}.`,
-    );
-  }
-  return value as Election;
-}
-
-function flag(options: ResolvedOptions, name: 'debug' | 'startClosed'): boolean {
-  const value = options[name] ?? false;
-  if (typeof value !== 'boolean') {
-    throw new TypeError(`Failed to construct '${CLASS}': option '${name}' must be a boolean, got ${String(value)}.`);
-  }
-  return value;
 }
 
 /** The default scope: the normalised URL plus the offered protocols, so two endpoints never share a socket. */
@@ -204,19 +158,20 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const offered = protocolsProvider ? [] : convertProtocols(options.protocols);
     const target = urlProvider ? undefined : parseWebSocketUrl(urlText, CLASS);
     const protocols = checkProtocols(offered, CLASS);
-    const scope = optionalString(options, 'scope');
+    const read = new OptionReader(CLASS, options as Record<string, unknown>);
+    const scope = read.string('scope');
     if ((urlProvider || protocolsProvider) && scope === undefined) {
       throw new TypeError(
         `Failed to construct '${CLASS}': option 'scope' is required when the URL or the protocols are a function.`,
       );
     }
-    const workerUrl = optionalString(options, 'workerUrl');
-    const timeoutMs = milliseconds(options, 'workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
-    const leaderTimeoutMs = milliseconds(options, 'leaderTimeoutMs', DEFAULT_LEADER_TIMEOUT_MS, 100);
-    const graceMs = milliseconds(options, 'graceMs', 0, 0);
-    const electionBackend = election(options);
-    const debug = flag(options, 'debug');
-    const startClosed = flag(options, 'startClosed');
+    const workerUrl = read.string('workerUrl');
+    const timeoutMs = read.milliseconds('workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
+    const leaderTimeoutMs = read.milliseconds('leaderTimeoutMs', DEFAULT_LEADER_TIMEOUT_MS, 100);
+    const graceMs = read.milliseconds('graceMs', 0, 0);
+    const electionBackend = read.election();
+    const debug = read.flag('debug');
+    const startClosed = read.flag('startClosed');
     const reconnect = reconnectSettings(options, CLASS);
     this.#url = target?.href ?? '';
     this.#origin = target?.origin ?? '';

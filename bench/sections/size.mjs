@@ -1,7 +1,7 @@
 // Size: raw and gzip bytes of every file this package ships (dist/), next to partysocket and
 // broadcast-channel measured the same way (every file of their published dist/), what one ESM
-// import costs a user's bundle (esbuild, minified) for all three (and what the channels subpath
-// adds to the root import), and the root import split by part:
+// import costs a user's bundle (esbuild, minified) for all three (and what the channels, react and
+// sync subpaths add to the root import), and the root import split by part:
 // the page's JS, the worker's JS (wasm-bindgen's glue and our loader) and its WASM (as inlined:
 // deflated, base64).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -99,6 +99,15 @@ export async function run() {
       [],
       ['broadcast-websocket'],
     ),
+    // What the React hooks add to an app that imports React, the root and the channels client too.
+    'broadcast-websocket/react': await importCost(
+      './dist/react.js',
+      'BroadcastProvider, useBroadcastSocket, useSubscription, useBroadcast, useBroadcastWebsocket',
+      [],
+      ['broadcast-websocket', 'broadcast-websocket/channels', 'react'],
+    ),
+    // What state sync adds to an app that imports the root too.
+    'broadcast-websocket/sync': await importCost('./dist/sync.js', 'createBroadcastSync', [], ['broadcast-websocket']),
     partysocket: await importCost('partysocket', 'WebSocket'),
     'broadcast-channel': await importCost('broadcast-channel', 'BroadcastChannel, createLeaderElection'),
   };

@@ -1,24 +1,17 @@
 // Packaging: `npm pack` the repo, install the tarball into two throwaway fixtures (a plain-HTML
 // ES module page, and a CommonJS entry bundled by esbuild with default options), serve each from
-// its own loopback origin, and exchange a message with bws-server from Chromium. Also checks the
-// tarball's file list and that node can require() and import() the installed package.
+// its own loopback origin, and exchange a message with bws-server from the engine under test. Also
+// checks the tarball's file list and that node can require() and import() the installed package.
+// (The React subpath has a Vite + React fixture of its own: react.test.mjs.)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import * as esbuild from 'esbuild';
-import { REPO_ROOT, launchBrowser, openPage, startServer, startStaticServer } from '../harness.mjs';
-
-const run = promisify(execFile);
-// The package to pack: the repo. BWS_PACKAGE_DIR can point at a stand-in package, only to check
-// this test's own mechanics before the real bundle exists.
-const PACKAGE_DIR = process.env.BWS_PACKAGE_DIR || REPO_ROOT;
+import { launchBrowser, openPage, startServer, startStaticServer } from '../harness.mjs';
+import { html, makeFixture as installInto, packPackage } from './fixtures.mjs';
 
 let tmp;
 let packed; // npm pack --json entry: { filename, files: [{ path }] }
@@ -55,45 +48,11 @@ client.broadcast('fixture', 'hello from the fixture').catch((error) => {
 });
 `;
 
-// A fixture folder with the tarball installed in it.
-async function makeFixture(name) {
-  const dir = path.join(tmp, name);
-  await mkdir(dir);
-  await writeFile(
-    path.join(dir, 'package.json'),
-    JSON.stringify({ name: `fixture-${name}`, version: '0.0.0', private: true }),
-  );
-  const flags = ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts'];
-  try {
-    await run('npm', [...flags, '--offline', tarball], { cwd: dir });
-  } catch {
-    // A local tarball with no dependencies needs no network either; retry without --offline.
-    await run('npm', [...flags, tarball], { cwd: dir });
-  }
-  return dir;
-}
-
-const html = (body) => `<!doctype html>
-<html>
-  <head><meta charset="utf-8" /><link rel="icon" href="data:," /><title>fixture</title></head>
-  <body>
-${body}
-  </body>
-</html>
-`;
+const makeFixture = (name) => installInto(tmp, tarball, name);
 
 before(
   async () => {
-    if (!existsSync(path.join(PACKAGE_DIR, 'dist/index.js'))) {
-      throw new Error('dist/ is missing: run `npm run build` before the packaging test');
-    }
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'bws-packaging-'));
-    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', tmp], {
-      cwd: PACKAGE_DIR,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    [packed] = JSON.parse(stdout);
-    tarball = path.join(tmp, packed.filename);
+    ({ tmp, packed, tarball } = await packPackage());
 
     server = await startServer();
     browser = await launchBrowser();
@@ -163,7 +122,9 @@ ${channelsScript}`,
 
     // Loads from node: a tiny ESM module in the fixture resolves the package like an app would.
     await writeFile(path.join(fixtures.esm, 'probe.mjs'), "export * from 'broadcast-websocket';\n");
-    await writeFile(path.join(fixtures.esm, 'channels-probe.mjs'), "export * from 'broadcast-websocket/channels';\n");
+    for (const name of ['channels', 'sync']) {
+      await writeFile(path.join(fixtures.esm, `${name}-probe.mjs`), `export * from 'broadcast-websocket/${name}';\n`);
+    }
   },
   { timeout: 180_000 },
 );
@@ -197,24 +158,34 @@ describe('npm package', () => {
       files.filter((f) => !allowed(f)),
       [],
     );
-    for (const required of ['dist/index.js', 'dist/index.cjs', 'dist/worker.js', 'package.json']) {
+    const subpaths = ['channels', 'react', 'sync'].flatMap((name) =>
+      ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => `dist/${name}.${ext}`),
+    );
+    for (const required of ['dist/index.js', 'dist/index.cjs', 'dist/worker.js', 'package.json', ...subpaths]) {
       assert.ok(files.includes(required), `${required} is in the tarball (got ${files})`);
     }
   });
 
-  test('node: require() and import() of the installed package expose BroadcastWebsocket', async () => {
+  test('node: require() and import() of the installed package expose BroadcastWebsocket and BroadcastElection', async () => {
     const required = createRequire(path.join(fixtures.cjs, 'package.json'))('broadcast-websocket');
-    assert.equal(typeof required.BroadcastWebsocket, 'function');
     const imported = await import(pathToFileURL(path.join(fixtures.esm, 'probe.mjs')).href);
-    assert.equal(typeof imported.BroadcastWebsocket, 'function');
+    for (const name of ['BroadcastWebsocket', 'BroadcastElection']) {
+      assert.equal(typeof required[name], 'function', `require: ${name}`);
+      assert.equal(typeof imported[name], 'function', `import: ${name}`);
+    }
   });
 
-  test('node: require() and import() of broadcast-websocket/channels expose createChannelsClient', async () => {
-    const required = createRequire(path.join(fixtures.cjs, 'package.json'))('broadcast-websocket/channels');
-    assert.equal(typeof required.createChannelsClient, 'function');
-    const imported = await import(pathToFileURL(path.join(fixtures.esm, 'channels-probe.mjs')).href);
-    assert.equal(typeof imported.createChannelsClient, 'function');
-  });
+  for (const [name, entry] of [
+    ['channels', 'createChannelsClient'],
+    ['sync', 'createBroadcastSync'],
+  ]) {
+    test(`node: require() and import() of broadcast-websocket/${name} expose ${entry}`, async () => {
+      const required = createRequire(path.join(fixtures.cjs, 'package.json'))(`broadcast-websocket/${name}`);
+      assert.equal(typeof required[entry], 'function');
+      const imported = await import(pathToFileURL(path.join(fixtures.esm, `${name}-probe.mjs`)).href);
+      assert.equal(typeof imported[entry], 'function');
+    });
+  }
 
   for (const [name, fixture, build] of [
     ['a plain module page with an import map', 'esm', null],

@@ -8,7 +8,7 @@ use std::fmt;
 use std::hash::Hash;
 
 use crate::seams::{Bus, Clock, Instances, LockEvent, Locks, Seams, SocketEvent, Transport};
-use crate::{CloseInfo, JoinRequest, Output, SocketId, Tab};
+use crate::{CloseInfo, JoinRequest, Output, SocketId, Tab, NO_SERVER};
 
 /// A tab and the seams it runs on.
 pub struct Driver<I, P, S: Seams<I, P>> {
@@ -23,6 +23,8 @@ pub struct Driver<I, P, S: Seams<I, P>> {
     /// or two: a list is smaller in WASM than another map.)
     tickets: Vec<(String, u64)>,
     last_ticket: u64,
+    /// The open connections to [`NO_SERVER`], which no transport holds.
+    serverless: Vec<SocketId>,
     /// Test switch: scopes fallen silent in this tab (see `handle_zombie`).
     #[cfg(feature = "test-switches")]
     zombies: Vec<String>,
@@ -58,6 +60,7 @@ where
             instances,
             tickets: Vec::new(),
             last_ticket: 0,
+            serverless: Vec::new(),
             #[cfg(feature = "test-switches")]
             zombies: Vec::new(),
         }
@@ -235,7 +238,12 @@ where
                 url,
                 protocols,
             } => {
-                if self.transport.open(socket, &url, &protocols).is_err() {
+                if url == NO_SERVER {
+                    self.serverless.push(socket);
+                    let now = self.clock.now();
+                    self.tab
+                        .handle_socket_open(now, socket, String::new(), String::new());
+                } else if self.transport.open(socket, &url, &protocols).is_err() {
                     // The page validates what the constructor checks; if the
                     // browser still refuses, the instances see a failed connection.
                     let now = self.clock.now();
@@ -245,7 +253,9 @@ where
                 }
             }
             Output::Transmit { socket, payload } => {
-                if !self.is_zombie(self.tab.socket_scope(socket)) {
+                if !self.serverless.contains(&socket)
+                    && !self.is_zombie(self.tab.socket_scope(socket))
+                {
                     self.transport.send(socket, payload);
                 }
             }
@@ -253,7 +263,21 @@ where
                 socket,
                 code,
                 reason,
-            } => self.transport.close(socket, code, &reason),
+            } => {
+                if let Some(at) = self.serverless.iter().position(|s| *s == socket) {
+                    // A clean close, as if a server had echoed the code.
+                    self.serverless.swap_remove(at);
+                    let now = self.clock.now();
+                    let info = CloseInfo {
+                        code: code.unwrap_or(1005),
+                        reason,
+                        was_clean: true,
+                    };
+                    self.tab.handle_socket_closed(now, socket, info);
+                } else {
+                    self.transport.close(socket, code, &reason);
+                }
+            }
             Output::Ack { to } => self.instances.ack(to),
             Output::Deliver { to, event } => self.instances.deliver(to, event),
             Output::OpenBus { scope } => self.bus.open(&scope),

@@ -221,6 +221,11 @@ impl Default for ReconnectPolicy {
     }
 }
 
+/// The URL of a scope with no server: its tabs elect a leader, whose
+/// connection opens at once and sends nowhere. What an application
+/// coordinates without a socket (`broadcast-websocket/sync`) runs on it.
+pub const NO_SERVER: &str = "bws:no-server";
+
 /// What an instance asks for when it joins. The first instance of a scope in a
 /// tab sets the scope's URL, protocols and settings for that tab.
 #[derive(Debug, Clone, PartialEq)]

@@ -92,6 +92,8 @@ pub struct Config {
     pub reconnect: Option<ReconnectPolicy>,
     /// The pages give the URL before every connection (`url` a function).
     pub resolve: bool,
+    /// The scopes have no server (`NO_SERVER`): leaders open no socket.
+    pub no_server: bool,
 }
 
 impl Config {
@@ -104,6 +106,7 @@ impl Config {
             net: Net::fixed(1, 5),
             reconnect: None,
             resolve: false,
+            no_server: false,
         }
     }
 

@@ -82,7 +82,8 @@ impl World {
                 let relead = |lead: &Lead| {
                     lead.closing || (lead.socket.is_none() && lead.epoch.is_some_and(|e| e < epoch))
                 };
-                let socketless = self.cfg.reconnect.is_some() || self.cfg.resolve;
+                let socketless =
+                    self.cfg.reconnect.is_some() || self.cfg.resolve || self.cfg.no_server;
                 let reconnecting =
                     socketless && self.tabs[tab].leading.get(scope).is_none_or(relead);
                 if reconnecting {
@@ -244,8 +245,10 @@ impl World {
             .iter()
             .map(|t| t.scope.clone())
             .filter(|scope| {
-                // With `reconnect`, during an outage: a tab leads the loop.
-                let looping = self.cfg.reconnect.is_some() && !self.leading_tabs(scope).is_empty();
+                // With `reconnect`, during an outage: a tab leads the loop;
+                // with no server, a leader has no socket at all.
+                let socketless = self.cfg.reconnect.is_some() || self.cfg.no_server;
+                let looping = socketless && !self.leading_tabs(scope).is_empty();
                 looping || !self.leaders(scope).is_empty()
             })
             .collect();

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
-use bws_core::{Body, BusMessage, JoinRequest, SocketId, Tab};
+use bws_core::{Body, BusMessage, JoinRequest, SocketId, Tab, NO_SERVER};
 
 use super::browser::{Cause, ClientSocket, LockQueue, SockState};
 use super::config::{Config, Rng};
@@ -216,8 +216,16 @@ impl World {
     pub fn request(&self, scope: &str) -> JoinRequest {
         JoinRequest {
             scope: scope.to_owned(),
-            url: url_of(scope),
-            protocols: vec!["sim".to_owned()],
+            url: if self.cfg.no_server {
+                NO_SERVER.to_owned()
+            } else {
+                url_of(scope)
+            },
+            protocols: if self.cfg.no_server {
+                Vec::new()
+            } else {
+                vec!["sim".to_owned()]
+            },
             backend: self.cfg.backend,
             timing: self.cfg.timing,
             grace_ms: self.cfg.grace_ms,
@@ -314,12 +322,7 @@ impl World {
     }
 
     pub fn close(&mut self, instance: InstanceId, code: Option<u16>, reason: &str) {
-        let tab = self.instances[&instance].tab;
-        self.check_user_action(tab);
-        self.note(format!(
-            "[{}] user: #{instance} close({code:?}, {reason:?})",
-            self.tabs[tab].id
-        ));
+        let tab = self.user_action(instance, format!("close({code:?}, {reason:?})"));
         if self.instances[&instance].phase != Phase::Closed {
             self.instances.get_mut(&instance).unwrap().closing = Some((code, reason.to_owned()));
         }
@@ -328,35 +331,20 @@ impl World {
     }
 
     pub fn disconnect(&mut self, instance: InstanceId) {
-        let tab = self.instances[&instance].tab;
-        self.check_user_action(tab);
-        self.note(format!(
-            "[{}] user: #{instance} disconnects",
-            self.tabs[tab].id
-        ));
+        let tab = self.user_action(instance, "disconnects");
         self.instances.get_mut(&instance).unwrap().phase = Phase::Gone;
         self.drive(tab, Cause::User, |d| d.handle_disconnect(instance));
     }
 
     /// The instance's `forceLeader()`.
     pub fn force_leader(&mut self, instance: InstanceId) {
-        let tab = self.instances[&instance].tab;
-        self.check_user_action(tab);
-        self.note(format!(
-            "[{}] user: #{instance} forceLeader()",
-            self.tabs[tab].id
-        ));
+        let tab = self.user_action(instance, "forceLeader()");
         self.drive(tab, Cause::User, |d| d.handle_force_leader(instance));
     }
 
     /// The instance's `reconnect(code, reason)`.
     pub fn reconnect(&mut self, instance: InstanceId, code: Option<u16>, reason: &str) {
-        let tab = self.instances[&instance].tab;
-        self.check_user_action(tab);
-        self.note(format!(
-            "[{}] user: #{instance} reconnect({code:?}, {reason:?})",
-            self.tabs[tab].id
-        ));
+        let tab = self.user_action(instance, format!("reconnect({code:?}, {reason:?})"));
         let reason = reason.to_owned();
         self.drive(tab, Cause::User, |d| {
             d.handle_reconnect(instance, code, reason)
@@ -377,12 +365,7 @@ impl World {
 
     /// The instance's `relinquish()`.
     pub fn relinquish(&mut self, instance: InstanceId) {
-        let tab = self.instances[&instance].tab;
-        self.check_user_action(tab);
-        self.note(format!(
-            "[{}] user: #{instance} relinquish()",
-            self.tabs[tab].id
-        ));
+        let tab = self.user_action(instance, "relinquish()");
         self.drive(tab, Cause::User, |d| d.handle_relinquish(instance));
     }
 
@@ -396,6 +379,20 @@ impl World {
         self.tabs[tab].zombie.insert(scope.clone());
         self.void_takeovers(&scope);
         self.drive(tab, Cause::User, |d| d.handle_zombie(instance));
+    }
+
+    /// Checks that the instance's tab can act, and notes what it does:
+    /// returns the tab.
+    fn user_action(&mut self, instance: InstanceId, what: impl AsRef<str>) -> usize {
+        let tab = self.instances[&instance].tab;
+        self.check_user_action(tab);
+        let line = format!(
+            "[{}] user: #{instance} {}",
+            self.tabs[tab].id,
+            what.as_ref()
+        );
+        self.note(line);
+        tab
     }
 
     fn check_user_action(&self, tab: usize) {

@@ -23,14 +23,14 @@ const totals = { passed: 0, failed: 0 };
  * WebKit run what can differ by engine: the comparison with their own WebSocket (differential), the
  * worker's start and handshake and the opening handshake (worker, open), the sharing across real tabs
  * over their Web Locks and BroadcastChannel (sharing, binary, failover, handover), their page lifecycle
- * (lifecycle, page-cache), the busy leader page (stalls, a known gap there, run as todo), and loading
- * the packed package. The rest is the same TypeScript and the same core on the same seams, proven on
+ * (lifecycle, page-cache), the busy leader page (stalls; stalls-channels, where the protocol resumes),
+ * and loading the packed package. The rest is the same TypeScript and the same core on the same seams, proven on
  * Chromium.
  */
 const ACROSS_ENGINES = [
   'tests/e2e/open.test.mjs',
   'tests/e2e/worker.test.mjs',
-  ...['sharing', 'binary', 'failover', 'handover', 'lifecycle', 'page-cache', 'stalls'].map(
+  ...['sharing', 'binary', 'failover', 'handover', 'lifecycle', 'page-cache', 'stalls', 'stalls-channels'].map(
     (suite) => `tests/e2e-multitab/${suite}.test.mjs`,
   ),
   'tests/differential/',

@@ -11,12 +11,13 @@
 //   (or initialStateTimeoutMs): they then win over what it was told, and nothing else it had does.
 // - A value set from another tab's write is never sent again: only local writes are.
 import { BroadcastElection } from 'broadcast-websocket';
-import type { Election } from 'broadcast-websocket';
+import type { BroadcastElectionOptions, Election } from 'broadcast-websocket';
 import { STRATEGIES, Versions, deepMerge, type ConflictStrategy, type Resolve, type Write } from './sync-rules.js';
 
 export type { ConflictStrategy } from './sync-rules.js';
 
 const CLASS = 'BroadcastSync';
+const ELECTIONS: readonly Election[] = ['auto', 'locks', 'lease'];
 
 /** What createBroadcastSync needs of a store: zustand's `StoreApi` has it, and so does a plain one. */
 export interface SyncStore<TState> {
@@ -140,6 +141,8 @@ export class BroadcastSync<TState extends object> extends EventTarget {
   readonly #throttleMs: number;
   readonly #debounceMs: number;
   readonly #initialStateTimeoutMs: number;
+  /** The election's options; undefined without leader election. */
+  readonly #electionOptions?: BroadcastElectionOptions;
   readonly #strategy: ConflictStrategy;
   readonly #resolve: Resolve | undefined;
   readonly #versions: Versions;
@@ -186,6 +189,22 @@ export class BroadcastSync<TState extends object> extends EventTarget {
     this.#throttleMs = ms(config, 'throttleMs', 0);
     this.#debounceMs = ms(config, 'debounceMs', 0);
     this.#initialStateTimeoutMs = ms(config, 'initialStateTimeoutMs', 200);
+    const elect = config.enableLeaderElection ?? true;
+    if (typeof elect !== 'boolean') {
+      throw new TypeError(`${CLASS}: config 'enableLeaderElection' must be a boolean, got ${String(elect)}.`);
+    }
+    if (elect) {
+      if (config.election !== undefined && !ELECTIONS.includes(config.election)) {
+        throw new TypeError(
+          `${CLASS}: config 'election' must be one of ${ELECTIONS.join(', ')}, got ${String(config.election)}.`,
+        );
+      }
+      this.#electionOptions = {
+        leaderTimeoutMs: Math.max(100, 6 * ms(config, 'leaderHeartbeatMs', 500)),
+        ...(config.election && { election: config.election }),
+        ...(config.workerUrl && { workerUrl: config.workerUrl }),
+      };
+    }
     const strategy = config.conflictStrategy ?? (config.customResolver ? 'custom' : 'last-write-wins');
     if (!STRATEGIES.includes(strategy)) {
       throw new TypeError(
@@ -221,7 +240,7 @@ export class BroadcastSync<TState extends object> extends EventTarget {
     this.#unsubscribe = this.#store.subscribe(() => this.#changed());
     this.#held = new Set();
     this.#initialTimer = setTimeout(() => this.#stopWaiting(), this.#initialStateTimeoutMs);
-    if (this.#config.enableLeaderElection ?? true) this.#elect();
+    if (this.#electionOptions) this.#elect(this.#electionOptions);
     this.#post('STATE_REQUEST', {});
     this.#log('Started');
     this.#notify('connected');
@@ -286,13 +305,8 @@ export class BroadcastSync<TState extends object> extends EventTarget {
     this.#election?.forceLeader();
   }
 
-  #elect(): void {
-    const heartbeatMs = ms(this.#config, 'leaderHeartbeatMs', 500);
-    const election = new BroadcastElection(this.#config.channelName, {
-      leaderTimeoutMs: Math.max(100, heartbeatMs * 6),
-      ...(this.#config.election && { election: this.#config.election }),
-      ...(this.#config.workerUrl && { workerUrl: this.#config.workerUrl }),
-    });
+  #elect(options: BroadcastElectionOptions): void {
+    const election = new BroadcastElection(this.#config.channelName, options);
     this.#election = election;
     const roleChanged = () => {
       if (this.#election !== election) return;

@@ -44,7 +44,7 @@ async function trial(browser, server, { kind, options }, how) {
 }
 
 export async function run({ browser, server, quick }) {
-  const trials = quick ? 2 : 10;
+  const trials = quick ? 1 : 10;
   const results = {};
   for (const how of Object.keys(HOW)) {
     const samples = { library: [], lease: [], relay: [] };

@@ -140,9 +140,11 @@ describe('differential: BroadcastWebsocket vs the native WebSocket', () => {
     test(scenario.name, async (t) => {
       const native = await runMode(scenario.name, 'native');
       assert.equal(native.failure, null, `the scenario threw in the page (native): ${native.failure}`);
-      // A scenario's waits end on events; one that times out natively waits on nothing it can see.
+      const gap = ENGINE_GAPS[ENGINE]?.[scenario.name];
+      // A scenario's waits end on events; one that times out natively waits on nothing it can see,
+      // unless the engine's own WebSocket is the one that never gets there (a declared gap).
       const timeouts = native.entries.filter((e) => e.key.startsWith('timeout waiting for'));
-      assert.deepEqual(timeouts, [], 'the scenario timed out waiting with the native WebSocket');
+      if (!gap) assert.deepEqual(timeouts, [], 'the scenario timed out waiting with the native WebSocket');
       if (scenario.needs === 'deflate' && !hasDeflate(native.entries)) {
         summary.todo += LIBRARY_MODES.length;
         t.todo('the server does not negotiate permessage-deflate yet (?deflate=1): extensions stay empty');
@@ -150,7 +152,6 @@ describe('differential: BroadcastWebsocket vs the native WebSocket', () => {
       }
       const nativeLines = native.entries.map(formatEntry);
       dump(scenario.name, 'native', nativeLines);
-      const gap = ENGINE_GAPS[ENGINE]?.[scenario.name];
       for (const mode of LIBRARY_MODES) {
         await t.test(mode, { skip: MODE_SKIP[mode], todo: gap && `${ENGINE}: ${gap}` }, async () => {
           summary.total++;

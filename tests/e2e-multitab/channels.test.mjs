@@ -1,29 +1,19 @@
 // The channels client (broadcast-websocket/channels) in real tabs against the real service (/ws):
 // subscriptions counted across tabs (read from /stats), each listener's messages once and in order,
-// acks and errors, and a broadcast retried across a leader change, delivered once. Library-only.
+// acks and errors, a broadcast retried across a leader change, delivered once, and what another
+// client published while the leader tab closed, replayed once on the next connection. Library-only.
 /* global ch -- page global (tests/pages/channels/channels.js), used inside evaluate callbacks */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
-import { freshContext } from './support.mjs';
+import { channelsClientTabs, publish } from './support.mjs';
 
 let server;
 let browser;
 before(async () => ({ server, browser } = await startServerAndBrowser({ skip: libraryOnly })));
 after(() => stopServerAndBrowser({ server, browser }));
 
-const TAB = '/tests/pages/channels/tab.html';
-const ready = () => window.ch;
-
-/** `n` tabs of one context, each with its client open on /ws. */
-async function clientTabs(t, n) {
-  await waitForStats(server, (s) => s.channels.connections === 0, 5000);
-  const ctx = await freshContext(t, browser, server);
-  const tabs = [];
-  for (let k = 0; k < n; k++) tabs.push(await ctx.newPage(TAB, { waitForSetup: false, ready }));
-  await Promise.all(tabs.map((tab) => tab.evaluate((url) => ch.open(url), server.wsUrl('/ws'))));
-  return tabs;
-}
+const clientTabs = (t, n) => channelsClientTabs(t, browser, server, n);
 
 const subscriptions = (stats) => stats.channels.subscriptions;
 
@@ -107,6 +97,35 @@ test(
     assert.ok((await followers[1].evaluate(() => ch.broadcast('persistent:feed', 'after'))).ack);
     for (const tab of followers) {
       assert.deepEqual(await tab.evaluate(() => ch.until('feed', 3)), ['before', 'across', 'after']);
+    }
+  },
+);
+
+test(
+  'resume with replay: what another client publishes while the leader tab closes and the next connects reaches every listener once, in order',
+  { skip: libraryOnly },
+  async (t) => {
+    const tabs = await clientTabs(t, 3);
+    await Promise.all(tabs.map((tab) => tab.evaluate(() => ch.listen('feed', 'persistent:replay'))));
+    await waitForStats(server, (s) => s.channels.connections === 1 && subscriptions(s)['persistent:replay'] === 1);
+    const statuses = await Promise.all(tabs.map((tab) => tab.evaluate(() => ch.client.status())));
+    const leader = tabs[statuses.findIndex((s) => s.isLeader)];
+    const followers = tabs.filter((tab) => tab !== leader);
+
+    // Another client publishes 30 messages, one every 20 ms, and a sentinel. The leader tab closes
+    // after the fifth arrived: those published until the next leader's connection subscribed again
+    // come by replay, from the last id each tab saw.
+    const published = publish(server, { channel: 'persistent:replay', count: 30, everyMs: 20 });
+    await followers[0].evaluate(() => ch.until('feed', 5));
+    await leader.close();
+    assert.equal(await published, 30);
+    const all = [...Array.from({ length: 30 }, (_, n) => n), 'end'];
+    for (const tab of followers) {
+      const got = await tab.evaluate(() => ch.until('feed', 31));
+      assert.deepEqual(
+        got.map((d) => d.n ?? d),
+        all,
+      );
     }
   },
 );

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { libraryOnly, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
-  BACKENDS,
+  LOCKS_UNLESS_ALL,
   LEADER_TIMEOUT_MS,
   assertBroadcastReachesAll,
   errorsOf,
@@ -58,7 +58,7 @@ function sampleConnections(t) {
   };
 }
 
-for (const [n, b] of BACKENDS.entries()) {
+for (const [n, b] of LOCKS_UNLESS_ALL.entries()) {
   describe(`churn [${b.name}]`, { skip: b.skip }, () => {
     test(
       `pages opened and closed at random for ${DURATION_MS / 1000}s (seed ${SEED + n})`,

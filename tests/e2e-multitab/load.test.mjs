@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { libraryOnly, onEngine, startServerAndBrowser, stopServerAndBrowser, waitForStats } from '../harness.mjs';
 import {
-  BACKENDS,
+  LOCKS_UNLESS_ALL,
   assertBroadcastReachesAll,
   errorsOf,
   freshContext,
@@ -29,7 +29,7 @@ const MB = 1024 * 1024;
 const heapBound = (baseline) => 2 * baseline + 5 * MB;
 const mb = (bytes) => `${(bytes / MB).toFixed(1)} MB`;
 
-for (const b of BACKENDS) {
+for (const b of LOCKS_UNLESS_ALL) {
   describe(`load [${b.name}]`, { skip: b.skip }, () => {
     test('1,000 instances created and closed in one page, then 10,000 sends from followers', { skip }, async (t) => {
       const ctx = await freshContext(t, browser, server);

@@ -312,6 +312,9 @@ test('bad config throws a TypeError naming the option', { skip: libraryOnly }, a
       [store, { channelName: 'x', conflictStrategy: 'custom' }],
       [store, { channelName: 'x', conflictStrategy: 'merge', enableLeaderElection: false }],
       [store, { channelName: 'x', syncKeys: 'theme' }],
+      [store, { channelName: 'x', leaderHeartbeatMs: 'fast' }],
+      [store, { channelName: 'x', election: 'paxos' }],
+      [store, { channelName: 'x', enableLeaderElection: 'yes' }],
     ];
     return cases.map(([s, c]) => {
       try {
@@ -330,6 +333,9 @@ test('bad config throws a TypeError naming the option', { skip: libraryOnly }, a
     /customResolver/,
     /leader election/,
     /syncKeys/,
+    /leaderHeartbeatMs/,
+    /'election'/,
+    /enableLeaderElection/,
   ];
   assert.equal(messages.length, expected.length);
   messages.forEach((message, k) => assert.match(message, new RegExp(`^TypeError: .*${expected[k].source}`)));

@@ -1,7 +1,8 @@
 // Packaging: `npm pack` the repo, install the tarball into two throwaway fixtures (a plain-HTML
 // ES module page, and a CommonJS entry bundled by esbuild with default options), serve each from
-// its own loopback origin, and exchange a message with bws-server from the engine under test. Also
-// checks the tarball's file list and that node can require() and import() the installed package.
+// its own loopback origin, and exchange a message with bws-server from the engine under test; the
+// channels and sync subpaths from both fixtures too (an import map in the module page). Also checks
+// the tarball's file list and that node can require() and import() the installed package.
 // (The React subpath has a Vite + React fixture of its own: react.test.mjs.)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,6 +49,33 @@ client.broadcast('fixture', 'hello from the fixture').catch((error) => {
 });
 `;
 
+// State sync alone in its tab: the election (the package's worker) makes it the leader.
+const syncScript = `
+let state = { theme: 'light' };
+const listeners = new Set();
+const store = {
+  getState: () => state,
+  setState: (partial) => {
+    const previous = state;
+    state = { ...state, ...partial };
+    for (const listener of listeners) listener(state, previous);
+  },
+  subscribe: (listener) => (listeners.add(listener), () => listeners.delete(listener)),
+};
+const sync = createBroadcastSync(store, { channelName: 'fixture' });
+sync.addEventListener('leaderchange', () => {
+  window.result = { leader: sync.isLeader(), active: sync.isActive() };
+  sync.stop();
+});
+sync.start();
+`;
+
+/** The subpaths the fixtures load, each with its entry point, its page script and what it reports. */
+const SUBPATHS = {
+  channels: { entry: 'createChannelsClient', script: channelsScript, result: { got: 'hello from the fixture' } },
+  sync: { entry: 'createBroadcastSync', script: syncScript, result: { leader: true, active: true } },
+};
+
 const makeFixture = (name) => installInto(tmp, tarball, name);
 
 before(
@@ -88,41 +116,41 @@ ${exchangeScript}`,
     });
     await writeFile(path.join(fixtures.cjs, 'index.html'), html('    <script src="bundle.js"></script>'));
 
-    // (c) the channels subpath, from a plain module page with an import map, and bundled from CommonJS.
-    const channelsUrl = server.wsUrl('/ws');
-    const imports = {
-      'broadcast-websocket': './node_modules/broadcast-websocket/dist/index.js',
-      'broadcast-websocket/channels': './node_modules/broadcast-websocket/dist/channels.js',
-    };
-    await writeFile(
-      path.join(fixtures.esm, 'channels.html'),
-      html(`    <script type="importmap">${JSON.stringify({ imports })}</script>
+    // (c) the subpaths, from a plain module page with an import map, and bundled from CommonJS.
+    const imports = { 'broadcast-websocket': './node_modules/broadcast-websocket/dist/index.js' };
+    for (const name of Object.keys(SUBPATHS)) {
+      imports[`broadcast-websocket/${name}`] = `./node_modules/broadcast-websocket/dist/${name}.js`;
+    }
+    for (const [name, { entry, script }] of Object.entries(SUBPATHS)) {
+      const WS_URL = `const WS_URL = ${JSON.stringify(server.wsUrl('/ws'))};`;
+      await writeFile(
+        path.join(fixtures.esm, `${name}.html`),
+        html(`    <script type="importmap">${JSON.stringify({ imports })}</script>
     <script type="module">
-      import { createChannelsClient } from 'broadcast-websocket/channels';
-      const WS_URL = ${JSON.stringify(channelsUrl)};
-      ${channelsScript}
+      import { ${entry} } from 'broadcast-websocket/${name}';
+      ${WS_URL}
+      ${script}
     </script>`),
-    );
-    await writeFile(
-      path.join(fixtures.cjs, 'channels-entry.js'),
-      `const { createChannelsClient } = require('broadcast-websocket/channels');
-const WS_URL = ${JSON.stringify(channelsUrl)};
-${channelsScript}`,
-    );
-    fixtures.channelsBuild = await esbuild.build({
-      absWorkingDir: fixtures.cjs,
-      entryPoints: ['channels-entry.js'],
-      outfile: 'channels-bundle.js',
-      bundle: true,
-      format: 'iife',
-      platform: 'browser',
-      logLevel: 'silent',
-    });
-    await writeFile(path.join(fixtures.cjs, 'channels.html'), html('    <script src="channels-bundle.js"></script>'));
+      );
+      await writeFile(
+        path.join(fixtures.cjs, `${name}-entry.js`),
+        `const { ${entry} } = require('broadcast-websocket/${name}');\n${WS_URL}\n${script}`,
+      );
+      fixtures[`${name}Build`] = await esbuild.build({
+        absWorkingDir: fixtures.cjs,
+        entryPoints: [`${name}-entry.js`],
+        outfile: `${name}-bundle.js`,
+        bundle: true,
+        format: 'iife',
+        platform: 'browser',
+        logLevel: 'silent',
+      });
+      await writeFile(path.join(fixtures.cjs, `${name}.html`), html(`    <script src="${name}-bundle.js"></script>`));
+    }
 
     // Loads from node: a tiny ESM module in the fixture resolves the package like an app would.
     await writeFile(path.join(fixtures.esm, 'probe.mjs'), "export * from 'broadcast-websocket';\n");
-    for (const name of ['channels', 'sync']) {
+    for (const name of Object.keys(SUBPATHS)) {
       await writeFile(path.join(fixtures.esm, `${name}-probe.mjs`), `export * from 'broadcast-websocket/${name}';\n`);
     }
   },
@@ -175,10 +203,7 @@ describe('npm package', () => {
     }
   });
 
-  for (const [name, entry] of [
-    ['channels', 'createChannelsClient'],
-    ['sync', 'createBroadcastSync'],
-  ]) {
+  for (const [name, { entry }] of Object.entries(SUBPATHS)) {
     test(`node: require() and import() of broadcast-websocket/${name} expose ${entry}`, async () => {
       const required = createRequire(path.join(fixtures.cjs, 'package.json'))(`broadcast-websocket/${name}`);
       assert.equal(typeof required[entry], 'function');
@@ -187,21 +212,25 @@ describe('npm package', () => {
     });
   }
 
-  for (const [name, fixture, build] of [
-    ['a plain module page with an import map', 'esm', null],
-    ['CommonJS require() bundled by esbuild', 'cjs', 'channelsBuild'],
-  ]) {
-    test(`broadcast-websocket/channels from ${name}: subscribe, broadcast, receive`, async (t) => {
-      if (build)
-        assert.deepEqual(
-          fixtures[build].warnings.map((w) => w.text),
-          [],
-          'esbuild bundled without warnings',
-        );
-      const { result, errors } = await exchangeFrom(t, fixtures[fixture], '/channels.html');
-      assert.deepEqual(result, { got: 'hello from the fixture' });
-      assert.deepEqual(errors, []);
-    });
+  for (const [subpath, { result: expected }] of Object.entries(SUBPATHS)) {
+    for (const [name, fixture, bundled] of [
+      ['a plain module page with an import map', 'esm', false],
+      ['CommonJS require() bundled by esbuild', 'cjs', true],
+    ]) {
+      test(`broadcast-websocket/${subpath} from ${name}`, async (t) => {
+        if (bundled) {
+          const { warnings } = fixtures[`${subpath}Build`];
+          assert.deepEqual(
+            warnings.map((w) => w.text),
+            [],
+            'esbuild bundled without warnings',
+          );
+        }
+        const { result, errors } = await exchangeFrom(t, fixtures[fixture], `/${subpath}.html`);
+        assert.deepEqual(result, expected);
+        assert.deepEqual(errors, []);
+      });
+    }
   }
 
   test('plain HTML + ES module from node_modules: open, send, echo', async (t) => {

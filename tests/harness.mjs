@@ -380,7 +380,7 @@ export async function openPage(browser, server, pagePath = '/tests/pages/blank.h
  * One browser context whose pages are same-origin tabs of one browser: they share storage, so
  * BroadcastChannel and Web Locks reach across them (openPage isolates every page instead).
  * Returns { context, newPage(pagePath, opts), close() }. newPage returns the openPage wrapper shape
- * ({ page, errors, evaluate, waitForFunction, close }) plus frame(name): the same wrapper for the
+ * ({ page, errors, evaluate, waitForFunction, close, reload }) plus frame(name): the same wrapper for the
  * child <iframe name=...> of that page, waiting for its setup.js too (unless `waitForSetup` is false,
  * as for the page). `opts.ready` is an extra
  * page-side readiness predicate (e.g. `() => window.mt`). `page` is the driver page (tests/drivers/),
@@ -421,6 +421,11 @@ export async function openContext(browser, server) {
       if (isNative && waitForSetup) url.searchParams.set('class', 'native');
       await page.goto(url.href);
       const wrapper = wrap(page, page, errors, () => page.close());
+      /** Loads the page again: a fresh document (and worker), ready as newPage left it. */
+      wrapper.reload = async () => {
+        await page.goto(url.href);
+        if (waitForSetup) await waitReady(wrapper, ready);
+      };
       wrapper.frame = async (name, frameOpts = {}) => {
         const deadline = Date.now() + 10000;
         let frame;

@@ -35,6 +35,11 @@ const RUN_MS = 60000;
 let server;
 let browser;
 let env;
+/**
+ * The pages each mode runs in, in a browser context of its own, made once: each run loads them
+ * again (a fresh document, worker and scope state, in a third of a new context's time).
+ */
+const sessions = {};
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
@@ -43,6 +48,7 @@ before(async () => {
 
 const summary = { matched: 0, total: 0, withDeviations: 0, todo: 0, failed: [] };
 after(async () => {
+  for (const session of Object.values(sessions)) await (await session).ctx.close();
   await browser?.close();
   await server?.stop();
   console.log(
@@ -75,39 +81,44 @@ for (const [engine, gaps] of Object.entries(ENGINE_GAPS)) {
   }
 }
 
+/** The mode's context and pages: the page under test, and in follower mode the holder tab. */
+function sessionOf(mode) {
+  sessions[mode] ??= (async () => {
+    const ctx = await openContext(browser, server);
+    const page = await ctx.newPage(PAGE, { ready });
+    const holder = mode === 'follower' ? await ctx.newPage(PAGE, { ready }) : undefined;
+    return { ctx, page, holder };
+  })();
+  return sessions[mode];
+}
+
 /**
- * Runs scenario `name` in a fresh browser context. In follower mode another page of the context first
- * opens (and keeps) the scenario's connections; the page under test is opened once they settled.
+ * Runs scenario `name` in the mode's pages, each loaded again first. In follower mode the holder tab
+ * then opens (and keeps) the scenario's connections before the page under test runs it.
  */
 async function runMode(name, mode) {
-  const ctx = await openContext(browser, server);
-  try {
-    let held = [];
-    if (mode === 'follower') {
-      const holder = await ctx.newPage(PAGE, { ready });
-      held = await within(
-        holder.evaluate((arg) => differential.hold(arg), { name, env }),
-        RUN_MS,
-        `the holder tab of ${name}`,
-      );
-    }
-    const page = await ctx.newPage(PAGE, { ready });
-    if (mode === 'follower') {
-      await page.evaluate(
-        (scopes) => differential.setHeld(scopes),
-        held.map((h) => h.scope),
-      );
-    }
-    const cls = mode === 'native' ? 'native' : 'library';
-    const result = await within(
-      page.evaluate((arg) => differential.run(arg), { name, cls, env, mode }),
+  const { page, holder } = await sessionOf(mode);
+  await page.reload();
+  let held = [];
+  if (holder) {
+    await holder.reload();
+    held = await within(
+      holder.evaluate((arg) => differential.hold(arg), { name, env }),
       RUN_MS,
-      `${name} (${mode})`,
+      `the holder tab of ${name}`,
     );
-    return { ...result, entries: normalise(result.entries, env), held };
-  } finally {
-    await ctx.close();
+    await page.evaluate(
+      (scopes) => differential.setHeld(scopes),
+      held.map((h) => h.scope),
+    );
   }
+  const cls = mode === 'native' ? 'native' : 'library';
+  const result = await within(
+    page.evaluate((arg) => differential.run(arg), { name, cls, env, mode }),
+    RUN_MS,
+    `${name} (${mode})`,
+  );
+  return { ...result, entries: normalise(result.entries, env), held };
 }
 
 /** What else a library run must satisfy: the runner did not fail, and each instance had the intended role. */

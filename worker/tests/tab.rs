@@ -1341,6 +1341,15 @@ enum Change {
     PageGone,
 }
 
+/// One of `instances` in a tab other than `leader`'s.
+fn follower_instance(w: &World, instances: &[InstanceId], leader: usize) -> InstanceId {
+    instances
+        .iter()
+        .copied()
+        .find(|&i| w.instance(i).tab != leader)
+        .unwrap()
+}
+
 /// A follower sends while its leader is replaced, in every way a leader can
 /// be. Each send reaches the server at most once, in the tab's order. A
 /// leader that lives to step down says which of the sends it put on its
@@ -1359,11 +1368,7 @@ fn sends_in_flight_across_every_kind_of_leader_change() {
                 tabs_with_instances(backend, 3)
             };
             let leader = w.leader("s").unwrap();
-            let sender = instances
-                .iter()
-                .copied()
-                .find(|&i| w.instance(i).tab != leader)
-                .unwrap();
+            let sender = follower_instance(&w, &instances, leader);
             for _ in 0..3 {
                 w.send(sender);
             }
@@ -1413,6 +1418,44 @@ fn sends_in_flight_across_every_kind_of_leader_change() {
             assert!(
                 transitions(&w, sender).contains(&reconnect()),
                 "{context}: the instance saw the leader change"
+            );
+            w.check_sends();
+        }
+    }
+}
+
+/// A follower's page sends while its instance is open, and the send reaches
+/// the worker just after a leader change made the instance connecting (the
+/// change's close was on its way to the page): made before the page saw the
+/// change, it goes through the next leader, once, before the tab's later
+/// sends, whether the sender's tab takes over or another does.
+#[test]
+fn a_send_racing_a_leader_change_goes_through_the_next_leader() {
+    for sender_leads in [true, false] {
+        for backend in BOTH {
+            let (mut w, instances) = tabs_with_instances(backend, 3);
+            let leader = w.leader("s").unwrap();
+            let sender = follower_instance(&w, &instances, leader);
+            w.send(sender);
+            w.run_until_cond(1000, |w| w.server.ups_of(sender) == vec![0])
+                .expect("the first send reached the server");
+            if sender_leads {
+                w.force_leader(sender);
+            } else {
+                w.crash(leader);
+            }
+            let context = format!("sender leads: {sender_leads}, {backend:?}");
+            w.run_until_cond(5000, |w| !w.instance(sender).is_open())
+                .unwrap_or_else(|| panic!("{context}: the instance saw the change"));
+            assert!(w.send_racing_close(sender), "{context}: accepted");
+            w.run_until_cond(5000, |w| w.instance(sender).is_open())
+                .unwrap_or_else(|| panic!("{context}: the instance opened again"));
+            w.send(sender);
+            settle(&mut w);
+            assert_eq!(
+                w.server.ups_of(sender),
+                vec![0, 1, 2],
+                "{context}: each once, in order"
             );
             w.check_sends();
         }

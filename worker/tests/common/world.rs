@@ -321,6 +321,35 @@ impl World {
         expect || queued
     }
 
+    /// A send the page made while its instance was still open, reaching the
+    /// worker after a leader change made it connecting (the change's close
+    /// was on its way to the page); true when it was accepted (acked).
+    pub fn send_racing_close(&mut self, instance: InstanceId) -> bool {
+        let (tab, seq, phase) = {
+            let i = &self.instances[&instance];
+            (i.tab, i.sent, i.phase)
+        };
+        if phase != Phase::Connecting {
+            self.fail(format!("#{instance} races no close: it is {phase:?}"));
+        }
+        self.note(format!(
+            "[{}] user: #{instance} send {seq}, made before the close",
+            self.tabs[tab].id
+        ));
+        let acked = self.drive(tab, Cause::User, |d| {
+            d.handle_send(instance, Pl::Up { instance, seq })
+        });
+        let accepted = acked.contains(&instance);
+        if accepted {
+            let now = self.now;
+            let i = self.instances.get_mut(&instance).unwrap();
+            let in_doubt = i.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
+            i.sent += 1;
+            i.sent_at.push((now, in_doubt));
+        }
+        accepted
+    }
+
     pub fn close(&mut self, instance: InstanceId, code: Option<u16>, reason: &str) {
         let tab = self.user_action(instance, format!("close({code:?}, {reason:?})"));
         if self.instances[&instance].phase != Phase::Closed {

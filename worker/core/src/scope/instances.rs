@@ -32,6 +32,7 @@ where
             id: instance,
             state,
             queued: Vec::new(),
+            opened: state == InstanceState::Open,
         });
         // Who leads first, so the instance's status is right when it opens.
         // If that changed since the last report (the tab count may have, with
@@ -53,6 +54,7 @@ where
 
     pub fn send(&mut self, ctx: &mut Ctx<I, P>, instance: I, payload: P) {
         let queue = self.reconnect.as_ref().is_some_and(|policy| policy.queue);
+        let reconnects = self.reconnect.is_some();
         let Some(joined) = self
             .instances
             .iter_mut()
@@ -69,9 +71,19 @@ where
             // `open` (the page bounds how many); one that raced a leader
             // change's close too.
             InstanceState::Connecting if queue => joined.queued.push(payload),
-            // Otherwise the facade refuses sends before open; this one raced
-            // a close or a leader change, whose event the instance is about
-            // to get.
+            // The facade refuses sends while connecting, so this one was made
+            // while the page still saw the instance open: it raced a leader
+            // change, whose close is on its way to the page. Made before the
+            // page saw the change, it goes through the next leader, as the
+            // sends the old leader did not put on its socket do (`outbox`).
+            InstanceState::Connecting if joined.opened && !reconnects => {
+                self.send_out(ctx, payload);
+                ctx.out.push_back(Output::Ack { to: instance });
+            }
+            // Before the first open the facade refuses sends (this one raced
+            // nothing); otherwise it raced a final close, or a reconnection
+            // that queues nothing (`maxEnqueuedMessages: 0`): lost with the
+            // connection, as a native socket's send is.
             _ => {}
         }
     }
@@ -165,6 +177,7 @@ where
             for index in 0..self.instances.len() {
                 if self.instances[index].state == InstanceState::Connecting {
                     self.instances[index].state = InstanceState::Open;
+                    self.instances[index].opened = true;
                     let to = self.instances[index].id;
                     // Its queued sends go first, in order, before any it
                     // makes once open (see `send`).

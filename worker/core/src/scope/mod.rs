@@ -67,6 +67,9 @@ struct Instance<I, P> {
     state: InstanceState,
     /// Sends made while connecting, for the next `open` (option `reconnect`).
     queued: Vec<P>,
+    /// It was open once: while connecting again, a send from its page raced
+    /// the close that began it (see `send`).
+    opened: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,14 @@
 // - Subscriptions belong to the connection, which every tab shares. Each tab tells the others which
 //   channels it listens to (and the last message id it saw on each) on a BroadcastChannel of the
 //   scope, and only the leader tab, which knows the union, asks the server: subscribe when the
-//   first listener anywhere appears, unsubscribe when the last one in every tab is gone. A new
-//   connection (reconnect, leader change) starts the reconciliation over, with the last ids seen,
-//   so the server replays what persistent channels kept meanwhile; repeats are dropped by id.
+//   first listener anywhere appears, unsubscribe when the last one in every tab is gone.
+// - A new connection (reconnect, leader change) starts the reconciliation over. On a persistent
+//   channel each tab may have seen a different last message as the old connection went (the old
+//   leader tab may have relayed it to some tabs only), and the server's resume sends live messages at
+//   once. So each tab holds the channel's messages back ("catches up") until the leader's subscribe
+//   from an id no later than its own was acked, which means the replay from there has arrived; the
+//   leader subscribes again from an earlier id whenever a tab announces one. The tab then delivers
+//   what it held in id order, without repeats.
 // - Every tab reads every frame of the connection: listeners get their channel's messages only,
 //   and a broadcast's ack resolves only in the tab that sent it.
 // - Broadcasts are retried with the same messageId on every new connection until acked (the
@@ -59,6 +64,9 @@ export class ChannelsError extends Error {
 
 type Listener = (data: unknown, message: ChannelMessage) => void;
 
+/** A message of a persistent channel: it has an id. */
+type PersistentMessage = ChannelMessage & { id: string };
+
 /** What tabs tell each other on the scope's BroadcastChannel. */
 type Note =
   | { tab: string; channels: [string, string | undefined][] } // the channels it listens to, with their last ids
@@ -76,6 +84,8 @@ interface Pending {
 }
 
 const CLIENT_ID_KEY = 'broadcast-websocket:clientId';
+/** The messageId of a subscribe that replays from an id: this prefix, then the id. */
+const REPLAY = 'replay ';
 
 /** A random id: getRandomValues works in insecure contexts too (an OBS local file), unlike randomUUID. */
 function randomId(): string {
@@ -114,8 +124,10 @@ export class ChannelsClient extends EventTarget {
   readonly #lastIds = new Map<string, string>();
   /** Other tabs' channels, with the last ids they saw. */
   readonly #peers = new Map<string, Map<string, string | undefined>>();
-  /** Leader only: what the current connection is subscribed to. */
-  readonly #subscribed = new Set<string>();
+  /** Leader only: what the current connection is subscribed to, with the id it covers from (see #mayMiss). */
+  readonly #subscribed = new Map<string, string | undefined>();
+  /** Persistent channels this tab catches up on since the connection opened, with the messages held back. */
+  readonly #catchingUp = new Map<string, PersistentMessage[]>();
   readonly #pending = new Map<string, Pending>();
   /** Counts the connections this tab saw open: a broadcast sent on an earlier one goes again. */
   #connection = 0;
@@ -184,6 +196,7 @@ export class ChannelsClient extends EventTarget {
       listeners.delete(entry);
       if (listeners.size === 0 && this.#listeners.get(channel) === listeners) {
         this.#listeners.delete(channel);
+        this.#catchingUp.delete(channel);
         this.#changed();
       }
     };
@@ -214,6 +227,7 @@ export class ChannelsClient extends EventTarget {
     this.#bus?.close();
     globalThis.removeEventListener?.('pagehide', this.#onPageHide);
     this.#listeners.clear();
+    this.#catchingUp.clear();
     for (const [messageId, pending] of this.#pending) {
       clearTimeout(pending.timer);
       pending.reject(new ChannelsError('closed', 'the client was closed'));
@@ -234,6 +248,9 @@ export class ChannelsClient extends EventTarget {
   #opened(): void {
     this.#connection += 1;
     this.#subscribed.clear();
+    for (const [channel, lastId] of this.#myChannels()) {
+      if (lastId !== undefined && !this.#catchingUp.has(channel)) this.#catchingUp.set(channel, []);
+    }
     // Counted afresh from the tabs that answer: a tab that crashed never said it left.
     this.#peers.clear();
     this.#note({ tab: this.#tab, hello: true });
@@ -267,6 +284,12 @@ export class ChannelsClient extends EventTarget {
     }
     if (frame.type === 'message' && typeof frame.channel === 'string') {
       this.#message(frame as ChannelMessage);
+    } else if (typeof frame.messageId === 'string' && frame.messageId.startsWith(REPLAY) && frame.channel) {
+      // The leader's subscribe from an id was acked (its replay came first), or failed (the replay
+      // cannot come): a tab whose last id is no earlier has all it will get.
+      const from = frame.messageId.slice(REPLAY.length);
+      const lastId = this.#lastIds.get(frame.channel);
+      if (frame.type === 'error' || lastId === undefined || !isAfter(from, lastId)) this.#caughtUp(frame.channel);
     } else if (frame.type === 'ack' && frame.messageId !== undefined) {
       const pending = this.#pending.get(frame.messageId);
       if (!pending) return;
@@ -287,6 +310,29 @@ export class ChannelsClient extends EventTarget {
   }
 
   #message(message: ChannelMessage): void {
+    if (
+      message.id !== undefined &&
+      this.#subscribed.get(message.channel) === undefined &&
+      this.#subscribed.has(message.channel)
+    ) {
+      // A subscription without a replay covers what came from the first message it brought.
+      this.#subscribed.set(message.channel, message.id);
+    }
+    const held = this.#catchingUp.get(message.channel);
+    if (held && message.id !== undefined) held.push(message as PersistentMessage);
+    else this.#deliver(message);
+  }
+
+  /** Delivers what `channel` held back while catching up, in id order, without repeats. */
+  #caughtUp(channel: string): void {
+    const held = this.#catchingUp.get(channel);
+    if (!held) return;
+    this.#catchingUp.delete(channel);
+    held.sort((a, b) => (isAfter(a.id, b.id) ? 1 : isAfter(b.id, a.id) ? -1 : 0));
+    for (const message of held) this.#deliver(message);
+  }
+
+  #deliver(message: ChannelMessage): void {
     const listeners = this.#listeners.get(message.channel);
     if (!listeners) return;
     if (message.id !== undefined) {
@@ -329,6 +375,14 @@ export class ChannelsClient extends EventTarget {
     }
   }
 
+  /** Whether a tab that last saw `lastId` on `channel` may miss what the subscription replays: it
+   * replays from a later id, or came without a replay before the tab's last message. */
+  #mayMiss(channel: string, lastId: string | undefined): boolean {
+    if (lastId === undefined) return false;
+    const from = this.#subscribed.get(channel);
+    return from === undefined || isAfter(from, lastId);
+  }
+
   /** The leader tab brings the connection's subscriptions to the channels listened to in any tab. */
   #reconcile(): void {
     if (!this.socket.status().isLeader || this.socket.readyState !== BroadcastWebsocket.OPEN) return;
@@ -343,11 +397,12 @@ export class ChannelsClient extends EventTarget {
       }
     }
     for (const [channel, lastId] of wanted) {
-      if (this.#subscribed.has(channel)) continue;
-      this.#subscribed.add(channel);
-      this.socket.send(JSON.stringify({ type: 'subscribe', channel, ...(lastId ? { lastId } : {}) }));
+      if (this.#subscribed.has(channel) && !this.#mayMiss(channel, lastId)) continue;
+      this.#subscribed.set(channel, lastId);
+      const replay = lastId === undefined ? {} : { lastId, messageId: `${REPLAY}${lastId}` };
+      this.socket.send(JSON.stringify({ type: 'subscribe', channel, ...replay }));
     }
-    for (const channel of [...this.#subscribed]) {
+    for (const channel of [...this.#subscribed.keys()]) {
       if (wanted.has(channel)) continue;
       this.#subscribed.delete(channel);
       this.socket.send(JSON.stringify({ type: 'unsubscribe', channel }));

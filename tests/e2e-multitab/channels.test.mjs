@@ -103,12 +103,9 @@ test(
 
 test(
   'resume with replay: what another client publishes while the leader tab closes and the next connects reaches every listener once, in order',
-  {
-    skip: libraryOnly,
-    // A known gap, found by this test: in about half the runs one tab misses the message published
-    // as the leader tab closes (the others get it), though the channel is persistent.
-    todo: 'a message published as the leader tab closes can miss one tab (issue 14)',
-  },
+  // The old leader may have relayed the message it got as its tab closed to one tab only: the
+  // other one gets it by replay, and holds back what comes live meanwhile (see ts/channels.ts).
+  { skip: libraryOnly },
   async (t) => {
     const tabs = await clientTabs(t, 3);
     await Promise.all(tabs.map((tab) => tab.evaluate(() => ch.listen('feed', 'persistent:replay'))));

@@ -397,13 +397,16 @@ export async function openContext(browser, server) {
     waitForFunction: (fn, arg, timeoutMs = 5000) => target.waitForFunction(fn, arg, timeoutMs),
     close,
   });
-  const waitReady = async (wrapper, ready) => {
-    const state = await wrapper.waitForFunction(
-      () => window.testReady || (window.testSetupError && { error: window.testSetupError }),
-      undefined,
-      10000,
-    );
-    if (state.error) throw new Error(`test page setup failed (${TEST_CLASS}): ${state.error}`);
+  /** Waits for the page's setup.js (when it loads one), then for its own `ready` predicate. */
+  const waitReady = async (wrapper, { setup, ready }) => {
+    if (setup) {
+      const state = await wrapper.waitForFunction(
+        () => window.testReady || (window.testSetupError && { error: window.testSetupError }),
+        undefined,
+        10000,
+      );
+      if (state.error) throw new Error(`test page setup failed (${TEST_CLASS}): ${state.error}`);
+    }
     if (ready) await wrapper.waitForFunction(ready, undefined, 10000);
   };
 
@@ -424,7 +427,7 @@ export async function openContext(browser, server) {
       /** Loads the page again: a fresh document (and worker), ready as newPage left it. */
       wrapper.reload = async () => {
         await page.goto(url.href);
-        if (waitForSetup) await waitReady(wrapper, ready);
+        await waitReady(wrapper, { setup: waitForSetup, ready });
       };
       wrapper.frame = async (name, frameOpts = {}) => {
         const deadline = Date.now() + 10000;
@@ -434,18 +437,14 @@ export async function openContext(browser, server) {
           await new Promise((r) => setTimeout(r, 20)); // poll interval, bounded by the deadline above
         }
         const fw = wrap(frame, page, errors, () => page.close());
-        const frameReady = frameOpts.ready ?? ready;
-        if (frameOpts.waitForSetup ?? waitForSetup) await waitReady(fw, frameReady);
-        else if (frameReady) await fw.waitForFunction(frameReady, undefined, 10000);
+        await waitReady(fw, { setup: frameOpts.waitForSetup ?? waitForSetup, ready: frameOpts.ready ?? ready });
         return fw;
       };
-      if (waitForSetup) {
-        try {
-          await waitReady(wrapper, ready);
-        } catch (e) {
-          await page.close();
-          throw e;
-        }
+      try {
+        await waitReady(wrapper, { setup: waitForSetup, ready });
+      } catch (e) {
+        await page.close();
+        throw e;
       }
       return wrapper;
     },

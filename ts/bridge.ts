@@ -48,6 +48,8 @@ class WorkerConnection {
   #pending: ToWorker[] | undefined = [];
   #greeted = false;
   readonly #handlers = new Map<number, LinkHandler>();
+  /** Per instance, until the worker's first reply to it (see connect). */
+  readonly #watchdogs = new Map<number, ReturnType<typeof setTimeout>>();
   #nextId = 0;
   /**
    * By channel name, the open channel and what to post on it when the page goes away (see leave).
@@ -94,22 +96,37 @@ class WorkerConnection {
     worker.postMessage({ broadcastWebsocketWasm: wasmBase64 });
   }
 
-  connect(request: OpenRequest, handler: LinkHandler): Link {
+  connect(request: OpenRequest, handler: LinkHandler, startTimeoutMs: number): Link {
     const id = this.#nextId++;
     this.#handlers.set(id, handler);
     this.#post({ Connected: id });
     this.#post({ ProcessInput: [id, { open: request }] });
+    const free = () => {
+      this.#stopWatchdog(id);
+      if (!this.#handlers.delete(id)) return;
+      // Before the worker loaded, nothing of this instance has reached it: forget it here.
+      if (this.#pending) this.#pending = this.#pending.filter((message) => handlerOf(message) !== id);
+      else this.#post({ Disconnected: id });
+    };
+    const watchdog = setTimeout(() => {
+      const why = `the worker at ${this.#url} did not start within ${startTimeoutMs} ms`;
+      // A worker that never loaded fails every instance, so that the next one starts a new worker.
+      if (this.silent) return this.fail(why);
+      free();
+      handler.fail(why);
+    }, startTimeoutMs);
+    this.#watchdogs.set(id, watchdog);
     return {
       send: (message) => {
         if (this.#handlers.has(id)) this.#post({ ProcessInput: [id, message] });
       },
-      free: () => {
-        if (!this.#handlers.delete(id)) return;
-        // Before the worker loaded, nothing of this instance has reached it: forget it here.
-        if (this.#pending) this.#pending = this.#pending.filter((message) => handlerOf(message) !== id);
-        else this.#post({ Disconnected: id });
-      },
+      free,
     };
+  }
+
+  #stopWatchdog(id: number): void {
+    clearTimeout(this.#watchdogs.get(id));
+    this.#watchdogs.delete(id);
   }
 
   /** Whether the worker never finished loading. */
@@ -140,6 +157,7 @@ class WorkerConnection {
         const pong: ToWorker = { ProcessInput: [id, 'pong'] };
         this.#worker?.postMessage(pong);
       } else if (typeof reply !== 'object' || !('farewell' in reply)) {
+        this.#stopWatchdog(id);
         this.#handlers.get(id)?.reply(reply);
       } else {
         const { channel, message } = reply.farewell;
@@ -198,6 +216,7 @@ class WorkerConnection {
     this.#pending = undefined;
     for (const { channel } of this.#farewells.values()) channel.close();
     this.#farewells.clear();
+    for (const id of [...this.#watchdogs.keys()]) this.#stopWatchdog(id);
     const handlers = [...this.#handlers.values()];
     this.#handlers.clear();
     return handlers;
@@ -249,21 +268,19 @@ function watchPageLifecycle(): void {
   });
 }
 
-/** Joins `request.scope` through the page's worker of `workerUrl`, starting it if needed. */
-export function connect(workerUrl: string, request: OpenRequest, handler: LinkHandler): Link {
+/**
+ * Joins `request.scope` through the page's worker of `workerUrl`, starting it if needed. If the
+ * worker has not answered the instance within `startTimeoutMs`, `handler.fail` says so (every
+ * instance's, if the worker never loaded at all).
+ */
+export function connect(workerUrl: string, request: OpenRequest, handler: LinkHandler, startTimeoutMs: number): Link {
   watchPageLifecycle();
   let worker = workers.get(workerUrl);
   if (worker === undefined) {
     worker = new WorkerConnection(workerUrl);
     workers.set(workerUrl, worker);
   }
-  return worker.connect(request, handler);
-}
-
-/** Gives up on the worker of `workerUrl` if it never loaded, so the next instance starts a new one. */
-export function forgetSilentWorker(workerUrl: string, why: string): void {
-  const worker = workers.get(workerUrl);
-  if (worker?.silent) worker.fail(why);
+  return worker.connect(request, handler, startTimeoutMs);
 }
 
 /** This page's tab id: random, fixed for the page's lifetime. `getRandomValues`

@@ -10,10 +10,10 @@ import type {
   Request as WorkerRequest,
   Status,
 } from '../build/worker/bws_worker.js';
-import { connect, forgetSilentWorker, tabId, type InstanceReply, type Link, type LinkHandler } from './bridge.js';
+import { connect, tabId, type InstanceReply, type Link, type LinkHandler } from './bridge.js';
 import { canShare, connectNative } from './native-link.js';
 import { reconnectSettings, type ReconnectOptionValues } from './reconnect-options.js';
-import { OptionReader } from './options.js';
+import { ELECTIONS, OptionReader } from './options.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
@@ -132,7 +132,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   readonly #providers: { url?: UrlProvider; protocols?: ProtocolsProvider };
   #workerUrl = '';
   #workerTimeoutMs = DEFAULT_WORKER_TIMEOUT_MS;
-  #watchdog: ReturnType<typeof setTimeout> | undefined;
   /** Sizes of sends the worker has not yet handed to the socket, oldest first. */
   #unsent: number[] = [];
   #unsentBytes = 0;
@@ -158,7 +157,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const offered = protocolsProvider ? [] : convertProtocols(options.protocols);
     const target = urlProvider ? undefined : parseWebSocketUrl(urlText, CLASS);
     const protocols = checkProtocols(offered, CLASS);
-    const read = new OptionReader(CLASS, options as Record<string, unknown>);
+    const read = OptionReader.forConstructor(CLASS, options);
     const scope = read.string('scope');
     if ((urlProvider || protocolsProvider) && scope === undefined) {
       throw new TypeError(
@@ -169,10 +168,10 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const timeoutMs = read.milliseconds('workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
     const leaderTimeoutMs = read.milliseconds('leaderTimeoutMs', DEFAULT_LEADER_TIMEOUT_MS, 100);
     const graceMs = read.milliseconds('graceMs', 0, 0);
-    const electionBackend = read.election();
+    const electionBackend = read.oneOf('election', ELECTIONS, 'auto');
     const debug = read.flag('debug');
     const startClosed = read.flag('startClosed');
-    const reconnect = reconnectSettings(options, CLASS);
+    const reconnect = reconnectSettings(read);
     this.#url = target?.href ?? '';
     this.#origin = target?.origin ?? '';
     this.#providers = { url: urlProvider, protocols: protocolsProvider };
@@ -239,16 +238,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
 
   /** Joins the scope through the page's worker; fails the instance if the worker never answers. */
   #join(): void {
-    try {
-      this.#link = connect(this.#workerUrl, this.#request, this.#linkHandler());
-    } catch (error) {
-      this.#failWorker(`the worker could not be started: ${String(error)}`);
-      return;
-    }
-    this.#watchdog = setTimeout(
-      () => this.#failWorker(`the worker at ${this.#workerUrl} did not start within ${this.#workerTimeoutMs} ms`),
-      this.#workerTimeoutMs,
-    );
+    this.#link = connect(this.#workerUrl, this.#request, this.#linkHandler(), this.#workerTimeoutMs);
   }
 
   get url(): string {
@@ -488,7 +478,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   /** The page entered the back/forward cache, and its worker ended: as after a leader change, the
    * instance closes (1006) and stays CONNECTING until the page returns and its scope is open again. */
   #suspend(): void {
-    this.#stopWatchdog();
     this.#release();
     const wasLeader = this.#isLeader();
     this.#leaderId = null;
@@ -541,7 +530,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       // point; only later changes are a leaderchange.
       const { leaderId, epoch, backend, tabs, sendsInDoubt, retries } = reply.leadership;
       const first = this.#backend === null;
-      this.#stopWatchdog();
       const wasLeader = this.#isLeader();
       this.#leaderId = leaderId ?? null;
       this.#epoch = epoch;
@@ -565,7 +553,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
   }
 
   #closed(code: number, reason: string, wasClean: boolean): void {
-    this.#stopWatchdog();
     this.#readyState = CLOSED;
     this.#release();
     this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean }));
@@ -617,10 +604,8 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
 
   /** The worker never answered or could not start: fail like a refused connection. */
   #failWorker(why: string): void {
-    this.#stopWatchdog();
     console.error(`${CLASS}: ${why}; the connection to ${this.#url} failed.`);
     this.#release();
-    forgetSilentWorker(this.#workerUrl, why);
     this.#readyState = CLOSED;
     this.#failSoon();
   }
@@ -633,11 +618,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       this.dispatchEvent(new Event('error'));
       this.#closed(1006, '', false);
     });
-  }
-
-  #stopWatchdog(): void {
-    clearTimeout(this.#watchdog);
-    this.#watchdog = undefined;
   }
 
   #getHandler<T>(type: EventType): T | null {

@@ -8,9 +8,9 @@
 // leader's connection opens at once and sends nowhere.
 
 import type { Backend, Election, OpenRequest } from '../build/worker/bws_worker.js';
-import { connect, forgetSilentWorker, tabId, type InstanceReply, type Link } from './bridge.js';
+import { connect, tabId, type InstanceReply, type Link } from './bridge.js';
 import { canShare } from './native-link.js';
-import { OptionReader } from './options.js';
+import { ELECTIONS, OptionReader } from './options.js';
 import { resolveWorkerUrl } from './runtime.js';
 
 const CLASS = 'BroadcastElection';
@@ -63,7 +63,6 @@ export class BroadcastElection extends EventTarget {
   readonly #workerUrl: string | undefined;
   readonly #workerTimeoutMs: number;
   #link: Link | undefined;
-  #watchdog: ReturnType<typeof setTimeout> | undefined;
   #leaderId: string | null = null;
   #tabs = 0;
   #backend: Backend | null = null;
@@ -78,14 +77,14 @@ export class BroadcastElection extends EventTarget {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Failed to construct '${CLASS}': the options must be an object, got ${String(options)}.`);
     }
-    const read = new OptionReader(CLASS, options as Record<string, unknown>);
+    const read = OptionReader.forConstructor(CLASS, options);
     this.#name = name;
     this.#request = {
       tabId: tabId(),
       scope: `broadcast-websocket/election ${name}`,
       url: NO_SERVER,
       protocols: [],
-      election: read.election(),
+      election: read.oneOf('election', ELECTIONS, 'auto'),
       leaderTimeoutMs: read.milliseconds('leaderTimeoutMs', 3000, 100),
       graceMs: 0,
       debug: read.flag('debug'),
@@ -154,7 +153,6 @@ export class BroadcastElection extends EventTarget {
     if (this.#closed) return;
     const wasLeader = this.isLeader;
     this.#closed = true;
-    this.#stopWatchdog();
     // An instance's close alone leaves its tab leading while others remain (a socket's leader
     // keeps it for them); an election's leader that leaves hands over first.
     this.#link?.send('relinquish');
@@ -165,9 +163,10 @@ export class BroadcastElection extends EventTarget {
   }
 
   #join(): void {
-    const workerUrl = this.#workerUrl as string;
-    try {
-      this.#link = connect(workerUrl, this.#request, {
+    this.#link = connect(
+      this.#workerUrl as string,
+      this.#request,
+      {
         reply: (reply) => this.#handleReply(reply),
         fail: (why) => this.#fail(why),
         // The page entered the back/forward cache and its worker ended: no leader until it returns.
@@ -179,20 +178,13 @@ export class BroadcastElection extends EventTarget {
         resume: () => {
           if (!this.#closed) this.#join();
         },
-      });
-    } catch (error) {
-      this.#fail(`the worker could not be started: ${String(error)}`);
-      return;
-    }
-    this.#watchdog = setTimeout(
-      () => this.#fail(`the worker at ${workerUrl} did not start within ${this.#workerTimeoutMs} ms`),
+      },
       this.#workerTimeoutMs,
     );
   }
 
   #handleReply(reply: InstanceReply): void {
     if (typeof reply !== 'object' || !('leadership' in reply)) return;
-    this.#stopWatchdog();
     this.#backend = reply.leadership.backend;
     this.#update(reply.leadership.leaderId ?? null, reply.leadership.tabs);
   }
@@ -207,18 +199,11 @@ export class BroadcastElection extends EventTarget {
   }
 
   #fail(why: string): void {
-    this.#stopWatchdog();
     console.error(`${CLASS}: ${why}; the election of ${this.#name} failed.`);
     this.#link?.free();
     this.#link = undefined;
-    if (this.#workerUrl) forgetSilentWorker(this.#workerUrl, why);
     this.#update(null, 0);
     this.#closed = true;
     setTimeout(() => this.dispatchEvent(new Event('error')));
-  }
-
-  #stopWatchdog(): void {
-    clearTimeout(this.#watchdog);
-    this.#watchdog = undefined;
   }
 }

@@ -1,18 +1,32 @@
-// Reads a constructor's options, each checked as it is read: a bad value throws a TypeError that
-// names the class and the option, before anything starts.
+// Reads a constructor's options (or a config), each checked as it is read: a bad value throws a
+// TypeError that names the class and the option, before anything starts.
 
-import type { Election } from '../build/worker/bws_worker.js';
-
-const ELECTIONS = ['auto', 'locks', 'lease'] as const;
+/** The election backends an option may name. */
+export const ELECTIONS = ['auto', 'locks', 'lease'] as const;
 
 export class OptionReader {
+  /** `subject` opens each message, e.g. "Failed to construct 'X': option" (see `forConstructor`). */
+  private readonly values: Record<string, unknown>;
+
   constructor(
-    private readonly cls: string,
-    private readonly values: Record<string, unknown>,
-  ) {}
+    private readonly subject: string,
+    values: object,
+  ) {
+    this.values = values as Record<string, unknown>;
+  }
+
+  /** A reader whose messages read as the engine's own constructors' do. */
+  static forConstructor(cls: string, values: object): OptionReader {
+    return new OptionReader(`Failed to construct '${cls}': option`, values);
+  }
+
+  /** The value as given, for a reader of its own to check (see reconnect-options.ts). */
+  get(name: string): unknown {
+    return this.values[name];
+  }
 
   fail(name: string, what: string, value: unknown): never {
-    throw new TypeError(`Failed to construct '${this.cls}': option '${name}' must be ${what}, got ${String(value)}.`);
+    throw new TypeError(`${this.subject} '${name}' must be ${what}, got ${String(value)}.`);
   }
 
   /** A non-empty string, if given. */
@@ -33,11 +47,11 @@ export class OptionReader {
     return Math.round(value);
   }
 
-  /** The election backend; 'auto' if not given. */
-  election(): Election {
-    const value = this.values.election ?? 'auto';
-    if (!ELECTIONS.includes(value as Election)) this.fail('election', `one of ${ELECTIONS.join(', ')}`, value);
-    return value as Election;
+  /** One of `allowed`; `fallback` if not given. */
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.values[name] ?? fallback;
+    if (!allowed.includes(value as T)) this.fail(name, `one of ${allowed.join(', ')}`, value);
+    return value as T;
   }
 
   /** A boolean; `fallback` if not given. */
@@ -45,5 +59,20 @@ export class OptionReader {
     const value = this.values[name] ?? fallback;
     if (typeof value !== 'boolean') this.fail(name, 'a boolean', value);
     return value;
+  }
+
+  /** An array of key names; empty if not given. */
+  keys(name: string): string[] {
+    const value = this.values[name] ?? [];
+    if (!Array.isArray(value) || !value.every((k) => typeof k === 'string')) {
+      this.fail(name, 'an array of key names', value);
+    }
+    return value;
+  }
+
+  /** A function, if given. */
+  callback(name: string): void {
+    const value = this.values[name];
+    if (value !== undefined && typeof value !== 'function') this.fail(name, 'a function', value);
   }
 }

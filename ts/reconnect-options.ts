@@ -3,6 +3,7 @@
 // loop runs with.
 
 import type { Reconnect } from '../build/worker/bws_worker.js';
+import type { OptionReader } from './options.js';
 
 /** The options this module reads, as the constructor got them. */
 export interface ReconnectOptionValues {
@@ -26,61 +27,50 @@ export interface ReconnectSettings {
 /** The largest u32: the worker's "no bound" for `maxRetries`. */
 const UNBOUNDED_RETRIES = 0xffff_ffff;
 
-function invalid(className: string, name: string, what: string, value: unknown): TypeError {
-  return new TypeError(`Failed to construct '${className}': option '${name}' must be ${what}, got ${String(value)}.`);
-}
-
-function number(
-  options: ReconnectOptionValues,
-  name: keyof ReconnectOptionValues,
-  fallback: number,
-  minimum: number,
-  className: string,
-): number {
-  const value = options[name];
+function number(read: OptionReader, name: keyof ReconnectOptionValues, fallback: number, minimum: number): number {
+  const value = read.get(name);
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value < minimum || value === Infinity) {
-    throw invalid(className, name, `a finite number of at least ${minimum}`, value);
+    read.fail(name, `a finite number of at least ${minimum}`, value);
   }
   return value;
 }
 
 /** A count that may be `Infinity`, as partysocket's `maxRetries` and `maxEnqueuedMessages`. */
-function count(options: ReconnectOptionValues, name: 'maxRetries' | 'maxEnqueuedMessages', className: string): number {
-  const value = options[name];
+function count(read: OptionReader, name: 'maxRetries' | 'maxEnqueuedMessages'): number {
+  const value = read.get(name);
   if (value === undefined || value === Infinity) return Infinity;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw invalid(className, name, 'a whole number of at least 0, or Infinity', value);
+    read.fail(name, 'a whole number of at least 0, or Infinity', value);
   }
   return value;
 }
 
-function codes(options: ReconnectOptionValues, className: string): number[] {
-  const value = options.reconnectOnCodes;
+function codes(read: OptionReader): number[] {
+  const value = read.get('reconnectOnCodes');
   if (value === undefined) return [];
   const valid = (code: unknown) => Number.isInteger(code) && (code as number) >= 1000 && (code as number) <= 4999;
   if (!Array.isArray(value) || !value.every(valid)) {
-    throw invalid(className, 'reconnectOnCodes', 'an array of close codes (1000 to 4999)', value);
+    read.fail('reconnectOnCodes', 'an array of close codes (1000 to 4999)', value);
   }
   return [...(value as number[])];
 }
 
 /** The instance's reconnect settings; `undefined` without `reconnect: true` (every other reconnect
  * option is still checked, so that a typo fails at once rather than when the connection drops). */
-export function reconnectSettings(options: ReconnectOptionValues, className: string): ReconnectSettings | undefined {
-  const enabled = options.reconnect ?? false;
-  if (typeof enabled !== 'boolean') throw invalid(className, 'reconnect', 'a boolean', enabled);
-  const minDelay = number(options, 'minReconnectionDelay', 3000, 0, className);
-  const maxDelay = number(options, 'maxReconnectionDelay', Math.max(10_000, minDelay), 0, className);
+export function reconnectSettings(read: OptionReader): ReconnectSettings | undefined {
+  const enabled = read.flag('reconnect');
+  const minDelay = number(read, 'minReconnectionDelay', 3000, 0);
+  const maxDelay = number(read, 'maxReconnectionDelay', Math.max(10_000, minDelay), 0);
   if (maxDelay < minDelay) {
-    throw invalid(className, 'maxReconnectionDelay', `at least minReconnectionDelay (${minDelay})`, maxDelay);
+    read.fail('maxReconnectionDelay', `at least minReconnectionDelay (${minDelay})`, maxDelay);
   }
-  const growFactor = number(options, 'reconnectionDelayGrowFactor', 1.3, 1, className);
-  const minUptime = number(options, 'minUptime', 5000, 0, className);
-  const connectionTimeout = number(options, 'connectionTimeout', 4000, 1, className);
-  const maxRetries = count(options, 'maxRetries', className);
-  const maxEnqueuedMessages = count(options, 'maxEnqueuedMessages', className);
-  const reconnectOnCodes = codes(options, className);
+  const growFactor = number(read, 'reconnectionDelayGrowFactor', 1.3, 1);
+  const minUptime = number(read, 'minUptime', 5000, 0);
+  const connectionTimeout = number(read, 'connectionTimeout', 4000, 1);
+  const maxRetries = count(read, 'maxRetries');
+  const maxEnqueuedMessages = count(read, 'maxEnqueuedMessages');
+  const reconnectOnCodes = codes(read);
   if (!enabled) return undefined;
   return {
     worker: {

@@ -12,12 +12,12 @@
 // - A value set from another tab's write is never sent again: only local writes are.
 import { BroadcastElection } from 'broadcast-websocket';
 import type { BroadcastElectionOptions, Election } from 'broadcast-websocket';
+import { ELECTIONS, OptionReader } from './options.js';
 import { STRATEGIES, Versions, deepMerge, type ConflictStrategy, type Resolve, type Write } from './sync-rules.js';
 
 export type { ConflictStrategy } from './sync-rules.js';
 
 const CLASS = 'BroadcastSync';
-const ELECTIONS: readonly Election[] = ['auto', 'locks', 'lease'];
 
 /** What createBroadcastSync needs of a store: zustand's `StoreApi` has it, and so does a plain one. */
 export interface SyncStore<TState> {
@@ -102,32 +102,6 @@ function isSyncMessage(data: unknown): data is SyncMessage {
 const randomId = () =>
   [...crypto.getRandomValues(new Uint8Array(6))].map((b) => b.toString(16).padStart(2, '0')).join('');
 
-function ms(config: object, name: string, fallback: number): number {
-  const value = (config as Record<string, unknown>)[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(
-      `${CLASS}: config '${name}' must be a number of milliseconds (0 or more), got ${String(value)}.`,
-    );
-  }
-  return value;
-}
-
-function keyList(config: object, name: string): string[] {
-  const value = (config as Record<string, unknown>)[name] ?? [];
-  if (!Array.isArray(value) || !value.every((k) => typeof k === 'string')) {
-    throw new TypeError(`${CLASS}: config '${name}' must be an array of key names, got ${String(value)}.`);
-  }
-  return value;
-}
-
-function optionalFunction(config: object, name: string): void {
-  const value = (config as Record<string, unknown>)[name];
-  if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`${CLASS}: config '${name}' must be a function, got ${String(value)}.`);
-  }
-}
-
 /**
  * A store's keys synced across the tabs. Events: `leaderchange` (this tab became the leader, or
  * stopped being it) and `change` (the leader or the number of tabs changed).
@@ -174,43 +148,24 @@ export class BroadcastSync<TState extends object> extends EventTarget {
     if (typeof config !== 'object' || config === null) {
       throw new TypeError(`${CLASS}: the config must be an object with a channelName.`);
     }
-    if (typeof config.channelName !== 'string' || config.channelName === '') {
-      throw new TypeError(
-        `${CLASS}: config 'channelName' must be a non-empty string, got ${String(config.channelName)}.`,
-      );
-    }
-    for (const name of ['customResolver', 'onSyncStateChange', 'onRemoteUpdate', 'shouldSync']) {
-      optionalFunction(config, name);
-    }
+    const read = new OptionReader(`${CLASS}: config`, config);
+    if (read.string('channelName') === undefined) read.fail('channelName', 'a non-empty string', undefined);
+    for (const name of ['customResolver', 'onSyncStateChange', 'onRemoteUpdate', 'shouldSync']) read.callback(name);
     this.#store = store;
     this.#config = config;
-    this.#syncKeys = keyList(config, 'syncKeys');
-    this.#excludeKeys = keyList(config, 'excludeKeys');
-    this.#throttleMs = ms(config, 'throttleMs', 0);
-    this.#debounceMs = ms(config, 'debounceMs', 0);
-    this.#initialStateTimeoutMs = ms(config, 'initialStateTimeoutMs', 200);
-    const elect = config.enableLeaderElection ?? true;
-    if (typeof elect !== 'boolean') {
-      throw new TypeError(`${CLASS}: config 'enableLeaderElection' must be a boolean, got ${String(elect)}.`);
-    }
-    if (elect) {
-      if (config.election !== undefined && !ELECTIONS.includes(config.election)) {
-        throw new TypeError(
-          `${CLASS}: config 'election' must be one of ${ELECTIONS.join(', ')}, got ${String(config.election)}.`,
-        );
-      }
+    this.#syncKeys = read.keys('syncKeys');
+    this.#excludeKeys = read.keys('excludeKeys');
+    this.#throttleMs = read.milliseconds('throttleMs', 0, 0);
+    this.#debounceMs = read.milliseconds('debounceMs', 0, 0);
+    this.#initialStateTimeoutMs = read.milliseconds('initialStateTimeoutMs', 200, 0);
+    if (read.flag('enableLeaderElection', true)) {
       this.#electionOptions = {
-        leaderTimeoutMs: Math.max(100, 6 * ms(config, 'leaderHeartbeatMs', 500)),
-        ...(config.election && { election: config.election }),
+        leaderTimeoutMs: Math.max(100, 6 * read.milliseconds('leaderHeartbeatMs', 500, 0)),
+        election: read.oneOf('election', ELECTIONS, 'auto'),
         ...(config.workerUrl && { workerUrl: config.workerUrl }),
       };
     }
-    const strategy = config.conflictStrategy ?? (config.customResolver ? 'custom' : 'last-write-wins');
-    if (!STRATEGIES.includes(strategy)) {
-      throw new TypeError(
-        `${CLASS}: config 'conflictStrategy' must be one of ${STRATEGIES.join(', ')}, got ${String(strategy)}.`,
-      );
-    }
+    const strategy = read.oneOf('conflictStrategy', STRATEGIES, config.customResolver ? 'custom' : 'last-write-wins');
     if ((strategy === 'custom') !== (config.customResolver !== undefined)) {
       throw new TypeError(`${CLASS}: config 'customResolver' goes with conflictStrategy 'custom', and only with it.`);
     }

@@ -192,12 +192,15 @@ function wrapPage(session, handle, { onClose }) {
     }
     return result.value;
   };
-  // Polled from here, one short evaluate at a time, so waits in several pages interleave.
+  // Polled from here, one short evaluate at a time, so waits in several pages interleave. Truthiness
+  // is judged in the page, as Playwright's waitForFunction does: a value that cannot cross WebDriver
+  // (a class, say) comes back as true.
   const waitIn = (frame) => async (fn, arg, timeoutMs) => {
     const evaluate = evaluateIn(frame);
+    const check = `async (arg) => { const value = await (${fn})(arg); return typeof value === 'function' || value || null; }`;
     const end = Date.now() + timeoutMs;
     for (;;) {
-      const value = await evaluate(fn, arg);
+      const value = await evaluate(check, arg);
       if (value) return value;
       if (Date.now() > end) throw new Error(`waitForFunction timed out after ${timeoutMs}ms: ${fn}`);
       await new Promise((r) => setTimeout(r, 50)); // poll interval, bounded by the deadline above

@@ -196,6 +196,8 @@ export class ChannelsClient extends EventTarget {
       listeners.delete(entry);
       if (listeners.size === 0 && this.#listeners.get(channel) === listeners) {
         this.#listeners.delete(channel);
+        // A later subscription starts from then, not from what this one saw.
+        this.#lastIds.delete(channel);
         this.#catchingUp.delete(channel);
         this.#changed();
       }

@@ -131,3 +131,25 @@ test(
     }
   },
 );
+
+test(
+  'a persistent channel listened to again starts from then: what was published meanwhile is not replayed to it',
+  { skip: libraryOnly },
+  async (t) => {
+    const [tab] = await clientTabs(t, 1);
+    const channel = 'persistent:again';
+    const names = (got) => got.map((d) => d.n ?? d);
+    await tab.evaluate((c) => ch.listen('first', c), channel);
+    await waitForStats(server, (s) => subscriptions(s)[channel] === 1);
+    await publish(server, { channel, count: 1, everyMs: 0 });
+    assert.deepEqual(names(await tab.evaluate(() => ch.until('first', 2))), [0, 'end']);
+    await tab.evaluate(() => ch.stop('first'));
+    await waitForStats(server, (s) => subscriptions(s)[channel] === undefined);
+    // Published while no tab listens: kept by the server, but not for the next listener.
+    await publish(server, { channel, count: 1, everyMs: 0 });
+    await tab.evaluate((c) => ch.listen('second', c), channel);
+    await waitForStats(server, (s) => subscriptions(s)[channel] === 1);
+    await publish(server, { channel, count: 0, everyMs: 0 });
+    assert.deepEqual(names(await tab.evaluate(() => ch.until('second', 1))), ['end']);
+  },
+);

@@ -312,13 +312,19 @@ impl World {
             ));
         }
         if expect || queued {
-            let now = self.now;
-            let i = self.instances.get_mut(&instance).unwrap();
-            let in_doubt = i.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
-            i.sent += 1;
-            i.sent_at.push((now, in_doubt));
+            self.record_send(instance);
         }
         expect || queued
+    }
+
+    /// Numbers an accepted send, noting when it was made and the sends in
+    /// doubt its instance knew of then (see `check_sends`).
+    fn record_send(&mut self, instance: InstanceId) {
+        let now = self.now;
+        let i = self.instances.get_mut(&instance).unwrap();
+        let in_doubt = i.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
+        i.sent += 1;
+        i.sent_at.push((now, in_doubt));
     }
 
     /// A send the page made while its instance was still open, reaching the
@@ -332,6 +338,7 @@ impl World {
         if phase != Phase::Connecting {
             self.fail(format!("#{instance} races no close: it is {phase:?}"));
         }
+        self.check_user_action(tab);
         self.note(format!(
             "[{}] user: #{instance} send {seq}, made before the close",
             self.tabs[tab].id
@@ -341,11 +348,7 @@ impl World {
         });
         let accepted = acked.contains(&instance);
         if accepted {
-            let now = self.now;
-            let i = self.instances.get_mut(&instance).unwrap();
-            let in_doubt = i.leadership.as_ref().map_or(0, |l| l.sends_in_doubt);
-            i.sent += 1;
-            i.sent_at.push((now, in_doubt));
+            self.record_send(instance);
         }
         accepted
     }

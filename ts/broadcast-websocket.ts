@@ -13,7 +13,7 @@ import type {
 import { connect, tabId, type InstanceReply, type Link, type LinkHandler } from './bridge.js';
 import { canShare, connectNative } from './native-link.js';
 import { reconnectSettings, type ReconnectOptionValues } from './reconnect-options.js';
-import { ELECTIONS, OptionReader } from './options.js';
+import { OptionReader } from './options.js';
 import { resolveWorkerUrl } from './runtime.js';
 import {
   checkClose,
@@ -168,7 +168,7 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
     const timeoutMs = read.milliseconds('workerTimeoutMs', DEFAULT_WORKER_TIMEOUT_MS, 1);
     const leaderTimeoutMs = read.milliseconds('leaderTimeoutMs', DEFAULT_LEADER_TIMEOUT_MS, 100);
     const graceMs = read.milliseconds('graceMs', 0, 0);
-    const electionBackend = read.oneOf('election', ELECTIONS, 'auto');
+    const electionBackend = read.election();
     const debug = read.flag('debug');
     const startClosed = read.flag('startClosed');
     const reconnect = reconnectSettings(read);

@@ -10,7 +10,7 @@
 import type { Backend, Election, OpenRequest } from '../build/worker/bws_worker.js';
 import { connect, tabId, type InstanceReply, type Link } from './bridge.js';
 import { canShare } from './native-link.js';
-import { ELECTIONS, OptionReader } from './options.js';
+import { OptionReader } from './options.js';
 import { resolveWorkerUrl } from './runtime.js';
 
 const CLASS = 'BroadcastElection';
@@ -84,7 +84,7 @@ export class BroadcastElection extends EventTarget {
       scope: `broadcast-websocket/election ${name}`,
       url: NO_SERVER,
       protocols: [],
-      election: read.oneOf('election', ELECTIONS, 'auto'),
+      election: read.election(),
       leaderTimeoutMs: read.milliseconds('leaderTimeoutMs', 3000, 100),
       graceMs: 0,
       debug: read.flag('debug'),

@@ -2,12 +2,12 @@
 // TypeError that names the class and the option, before anything starts.
 
 /** The election backends an option may name. */
-export const ELECTIONS = ['auto', 'locks', 'lease'] as const;
+const ELECTIONS = ['auto', 'locks', 'lease'] as const;
 
 export class OptionReader {
-  /** `subject` opens each message, e.g. "Failed to construct 'X': option" (see `forConstructor`). */
   private readonly values: Record<string, unknown>;
 
+  /** `subject` opens each message, e.g. "Failed to construct 'X': option" (see `forConstructor`). */
   constructor(
     private readonly subject: string,
     values: object,
@@ -52,6 +52,11 @@ export class OptionReader {
     const value = this.values[name] ?? fallback;
     if (!allowed.includes(value as T)) this.fail(name, `one of ${allowed.join(', ')}`, value);
     return value as T;
+  }
+
+  /** The election backend; 'auto' if not given. */
+  election(): (typeof ELECTIONS)[number] {
+    return this.oneOf('election', ELECTIONS, 'auto');
   }
 
   /** A boolean; `fallback` if not given. */

@@ -12,7 +12,7 @@
 // - A value set from another tab's write is never sent again: only local writes are.
 import { BroadcastElection } from 'broadcast-websocket';
 import type { BroadcastElectionOptions, Election } from 'broadcast-websocket';
-import { ELECTIONS, OptionReader } from './options.js';
+import { OptionReader } from './options.js';
 import { STRATEGIES, Versions, deepMerge, type ConflictStrategy, type Resolve, type Write } from './sync-rules.js';
 
 export type { ConflictStrategy } from './sync-rules.js';
@@ -161,7 +161,7 @@ export class BroadcastSync<TState extends object> extends EventTarget {
     if (read.flag('enableLeaderElection', true)) {
       this.#electionOptions = {
         leaderTimeoutMs: Math.max(100, 6 * read.milliseconds('leaderHeartbeatMs', 500, 0)),
-        election: read.oneOf('election', ELECTIONS, 'auto'),
+        election: read.election(),
         ...(config.workerUrl && { workerUrl: config.workerUrl }),
       };
     }

@@ -185,7 +185,7 @@ try {
   // The adapters' browser tests need the server's address at compile time.
   const server = await startServer();
   try {
-    await run('cargo', ['test', '--target', 'wasm32-unknown-unknown', '-p', 'bws-worker'], {
+    await run('cargo', ['test', '--target', 'wasm32-unknown-unknown', '-p', 'bws-worker', '-p', 'bws-facade'], {
       BWS_TEST_SERVER_WS: server.origin.replace(/^http/, 'ws'),
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner',
     });

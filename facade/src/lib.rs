@@ -3,16 +3,20 @@
 //! The page runs no WebAssembly: its TypeScript bridge exchanges these
 //! messages with the worker over gloo-worker's protocol, and imports the
 //! TypeScript declarations that tsify generates from these very types. The
-//! worker (de)serializes them with [`JsCodec`]. So the two sides cannot drift
-//! apart without the type check noticing.
+//! worker reads and writes them by hand (`codec.rs`, through [`JsCodec`]),
+//! and a test holds that codec to these types' serde shapes. So the two
+//! sides cannot drift apart without a check noticing.
 
+mod codec;
+mod envelope;
+pub mod js;
 mod options;
 mod wire;
 
 pub use options::{Backend, BroadcastWebsocketOptions, Election, Protocols, Status};
 pub use wire::{
-    Announcement, CloseRequest, Closed, Farewell, JsCodec, Leadership, OpenRequest, Opened,
-    Payload, Reconnect, Reply, Request, Resolved, WorkerHello,
+    Announcement, CloseRequest, Closed, Farewell, JsCodec, JsMessage, Leadership, OpenRequest,
+    Opened, Payload, Reconnect, Reply, Request, Resolved, WorkerHello,
 };
 
 /// The version of the page ↔ worker protocol. A page refuses a worker that

@@ -1,21 +1,25 @@
-//! The messages between a page's bridge and its worker, and their codec.
+//! The messages between a page's bridge and its worker, and gloo-worker's
+//! codec for them.
 //!
-//! The codec is serde-wasm-bindgen rather than a byte format: payloads travel
-//! as `JsValue`s (`serde_wasm_bindgen::preserve`), so a string, `ArrayBuffer`
-//! or `Blob` goes from `send()` to the socket, and from the socket to the
-//! page, by structured clone alone, never copied through WASM memory. Being
-//! self-describing, it also lets serde shape the messages as the TypeScript
-//! bridge writes them (camelCase, externally tagged enums).
+//! Messages are JS values, not bytes: payloads stay `JsValue`s, so a string,
+//! `ArrayBuffer` or `Blob` goes from `send()` to the socket, and from the
+//! socket to the page, by structured clone alone, never copied through WASM
+//! memory. The serde derives here describe their shapes as the TypeScript
+//! bridge writes them (camelCase, externally tagged enums): tsify turns them
+//! into the page's types. The worker reads and writes those shapes by hand
+//! (`codec.rs`, held to the derives by a test), as serde-wasm-bindgen's
+//! visitors cost its WASM more than its whole election.
 
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 use wasm_bindgen::JsValue;
 
+use crate::envelope::Envelope;
 use crate::options::{Backend, Election};
 
 /// A payload as the page gave it (a string, `ArrayBuffer` or `Blob`) or as
 /// the socket delivered it (a string or `ArrayBuffer`), never decoded.
-#[derive(Debug, Clone, Serialize, Deserialize, Tsify)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Tsify)]
 #[tsify(type = "string | ArrayBuffer | Blob")]
 pub struct Payload(#[serde(with = "serde_wasm_bindgen::preserve")] pub JsValue);
 
@@ -25,7 +29,7 @@ pub struct Payload(#[serde(with = "serde_wasm_bindgen::preserve")] pub JsValue);
 /// [`crate::PROTOCOL_VERSION`]); the page reads it with this type. The page's
 /// first message answers it: `{ broadcastWebsocketWasm }`, the WASM, deflated
 /// and in base64.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub enum Announcement {
     /// Names the protocol this worker speaks.
@@ -33,7 +37,7 @@ pub enum Announcement {
 }
 
 /// What a worker announces about itself.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 pub struct WorkerHello {
     /// Its [`crate::PROTOCOL_VERSION`].
     pub protocol: u32,
@@ -42,7 +46,7 @@ pub struct WorkerHello {
 }
 
 /// From one `BroadcastWebsocket` instance (a gloo handler) to the worker.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub enum Request {
     /// Join the shared connection of a scope.
@@ -73,7 +77,7 @@ pub enum Request {
 }
 
 /// Where and what an instance connects to, already validated by the page.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenRequest {
     /// The tab's id, chosen by the page.
@@ -101,7 +105,7 @@ pub struct OpenRequest {
 }
 
 /// The URL and protocols to connect with, from the application's providers.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 pub struct Resolved {
     /// The absolute, normalised `ws:`/`wss:` URL.
     pub url: String,
@@ -110,7 +114,7 @@ pub struct Resolved {
 }
 
 /// The reconnect options, validated by the page, in whole milliseconds.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct Reconnect {
     /// `minReconnectionDelay`.
@@ -132,7 +136,7 @@ pub struct Reconnect {
 }
 
 /// `close(code, reason)`.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 pub struct CloseRequest {
     /// The close code, if given.
     #[tsify(optional)]
@@ -142,7 +146,7 @@ pub struct CloseRequest {
 }
 
 /// From the worker to one instance.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub enum Reply {
     /// Who leads the scope (the first reply: the worker runs).
@@ -172,7 +176,7 @@ pub enum Reply {
 /// What the page posts on `channel` when it goes away for good (`pagehide`):
 /// a bus message that tells the scope at once that this tab left, even if its
 /// worker is gone already. The page posts it as it is.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 pub struct Farewell {
     /// The name of the scope's `BroadcastChannel`.
     pub channel: String,
@@ -183,7 +187,7 @@ pub struct Farewell {
 }
 
 /// Who leads a scope.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct Leadership {
     /// The leader's tab id, if known.
@@ -202,7 +206,7 @@ pub struct Leadership {
 }
 
 /// The socket opened.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 pub struct Opened {
     /// The subprotocol the server selected.
     pub protocol: String,
@@ -211,7 +215,7 @@ pub struct Opened {
 }
 
 /// The instance's connection closed.
-#[derive(Debug, Serialize, Deserialize, Tsify)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct Closed {
     /// The close code.
@@ -224,13 +228,22 @@ pub struct Closed {
     pub reconnecting: bool,
 }
 
+/// A [`Request`] or [`Reply`] as it crosses between page and worker, a JS
+/// value: the worker reads and writes it by hand (`codec.rs`), so that gloo's
+/// codec only shapes its own envelope around it. It deserializes only from
+/// the envelope of a page's message (`envelope.rs`).
+#[derive(Debug, Serialize)]
+pub struct JsMessage(
+    #[serde(serialize_with = "serde_wasm_bindgen::preserve::serialize")] pub JsValue,
+);
+
 /// A gloo-worker codec that keeps messages as JS values (see the module docs).
 #[derive(Debug)]
 pub struct JsCodec;
 
 impl gloo_worker::Codec for JsCodec {
-    // Failures throw the codec's own error, a JS `Error` with serde's message:
-    // `expect` would also format it, and bring in Rust's Debug formatting.
+    // Failures throw a JS `Error`: `expect` would format it, and bring in
+    // Rust's Debug formatting.
     fn encode<I: Serialize>(input: I) -> JsValue {
         serde_wasm_bindgen::to_value(&input)
             .unwrap_or_else(|error| wasm_bindgen::throw_val(error.into()))
@@ -238,7 +251,12 @@ impl gloo_worker::Codec for JsCodec {
 
     fn decode<O: for<'de> Deserialize<'de>>(input: JsValue) -> O {
         // Only the page's bridge posts to the worker, after the handshake.
-        serde_wasm_bindgen::from_value(input)
-            .unwrap_or_else(|error| wasm_bindgen::throw_val(error.into()))
+        Envelope::read(&input)
+            .and_then(|envelope| O::deserialize(envelope).ok())
+            .unwrap_or_else(|| {
+                wasm_bindgen::throw_str(
+                    "broadcast-websocket's worker: a message that is not gloo-worker's",
+                )
+            })
     }
 }

@@ -25,16 +25,15 @@ after(() => stopServerAndBrowser({ server, browser }));
 
 /**
  * Channel names to spam. ASSUMPTION, not part of the public contract: the library's channel is named
- * `bws:` + protocol version + scope. At the time of writing the worker uses `bws:v2:<scope>`
- * (worker/src/web/bus.rs; a well-formed message posted there does reach the tabs); the other
- * variants keep the junk on target if the channel is renamed or re-versioned. Confirm with the
- * library when either changes.
+ * `bws:v<bus version>:<scope>` (worker/src/web/bus.rs; a well-formed message posted there does reach
+ * the tabs), the version read from the source below; the other variants keep the junk on target if
+ * the channel is renamed. Confirm with the library when it is.
  */
 function channelNames(scope) {
   const names = ['bws', 'bws:', 'broadcast-websocket', scope, `broadcast-websocket:${scope}`];
   for (const s of new Set([scope, encodeURIComponent(scope)])) {
     names.push(`bws:${s}`);
-    for (const v of ['v0', 'v1', 'v2', 'v3', '1', '2']) names.push(`bws:${v}:${s}`);
+    for (const v of new Set(['v0', 'v1', 'v2', 'v3', `v${BUS_VERSION}`, '1', '2'])) names.push(`bws:${v}:${s}`);
     for (const kind of ['lease', 'locks', 'election', 'bus', 'data'])
       names.push(`bws:${kind}:${s}`, `bws:v1:${kind}:${s}`);
   }
@@ -92,6 +91,27 @@ async function postJunk([names, rounds, v]) {
     { v: 0 },
     { v: 999 },
     [{ v }, { v, body: 'Claim' }],
+    // Shaped as the bus's arrays (worker/src/web/bus_codec.rs: [v, from, epoch, kind, ...fields]),
+    // each malformed: none may count as a message (a well-formed Claim or Hello would take part).
+    [v],
+    [v, 'junk-tab'],
+    [v, 'junk-tab', 1],
+    [999, 'junk-tab', 1e9, 3],
+    [String(v), 'junk-tab', 1, 3],
+    [v, 42, 1, 3],
+    [v, 'junk-tab', -1, 3],
+    [v, 'junk-tab', 1.5, 0],
+    [v, 'junk-tab', 1, 99],
+    [v, 'junk-tab', 1, 3, 'extra'],
+    [v, 'junk-tab', 1, 4, 'junk-tab', -1, 'x'],
+    [v, 'junk-tab', 1, 8, {}],
+    [v, 'junk-tab', 1, 8, 7],
+    [v, 'junk-tab', 1, 10, '4000', 'junk', true],
+    [v, 'junk-tab', 1, 1, 1, 'all', 0, 0, null, null],
+    [v, 'junk-tab', 1, 1, 1, ['junk-tab'], 0, 0, 'p', null],
+    [v, 'junk-tab', 1e9, 5, [['junk-tab', 1]], null],
+    [v, 'junk-tab', 1, 2, 1, null, 4000],
+    new Array(7),
     ...keys.map((k, n) => ({ [k]: garbage[n % garbage.length], v: garbage[(n + 3) % garbage.length] })),
     Object.fromEntries(keys.map((k, n) => [k, garbage[(n * 7) % garbage.length]])),
   ];

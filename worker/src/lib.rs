@@ -21,7 +21,8 @@ use crate::web::locks::WebLocks;
 use crate::web::network::MachineWatch;
 use crate::web::socket::WebSockets;
 use bws_facade::{
-    Election, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply, Request, Resolved,
+    Election, JsMessage, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply, Request,
+    Resolved,
 };
 
 /// The web seams the driver runs on.
@@ -65,8 +66,8 @@ pub enum EngineMessage {
 
 impl Worker for Engine {
     type Message = EngineMessage;
-    type Input = Request;
-    type Output = Reply;
+    type Input = JsMessage;
+    type Output = JsMessage;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
         Engine {
@@ -98,7 +99,11 @@ impl Worker for Engine {
         }
     }
 
-    fn received(&mut self, scope: &WorkerScope<Self>, request: Request, instance: HandlerId) {
+    fn received(&mut self, scope: &WorkerScope<Self>, message: JsMessage, instance: HandlerId) {
+        let Some(request) = Request::from_js(&message.0) else {
+            // Only the page's bridge posts here, after the handshake: its bug.
+            wasm_bindgen::throw_str("broadcast-websocket's worker: a request it does not read");
+        };
         match request {
             Request::Open(OpenRequest {
                 tab_id,
@@ -149,7 +154,7 @@ impl Worker for Engine {
                 self.driver
                     .get_or_insert_with(|| web_driver(scope, tab_id))
                     .handle_join(instance, request);
-                scope.respond(instance, Reply::Farewell(farewell));
+                respond(scope, instance, Reply::Farewell(farewell));
             }
             Request::Send(payload) => self.with_driver(|d| d.handle_send(instance, payload)),
             Request::Pong => self.with_driver(|d| d.handle_page_answer(instance)),
@@ -213,25 +218,30 @@ pub struct Replies(WorkerScope<Engine>);
 
 impl Instances<HandlerId, Payload> for Replies {
     fn deliver(&mut self, to: HandlerId, event: Event<Payload>) {
-        self.0.respond(to, reply(event));
+        respond(&self.0, to, reply(event));
     }
 
     fn ack(&mut self, to: HandlerId) {
-        self.0.respond(to, Reply::Sent);
+        respond(&self.0, to, Reply::Sent);
     }
 
     fn ping_page(&mut self, via: HandlerId) {
-        self.0.respond(via, Reply::Ping);
+        respond(&self.0, via, Reply::Ping);
     }
 
     fn resolve(&mut self, via: HandlerId) {
-        self.0.respond(via, Reply::Resolve);
+        respond(&self.0, via, Reply::Resolve);
     }
 
     fn log(&mut self, tab: &str, scope: &str, line: &str) {
         let text = format!("[broadcast-websocket tab {tab} · {scope}] {line}");
         web_sys::console::debug_1(&text.into());
     }
+}
+
+/// Posts `reply` to the instance `to`.
+fn respond(scope: &WorkerScope<Engine>, to: HandlerId, reply: Reply) {
+    scope.respond(to, JsMessage(reply.into_js()));
 }
 
 fn reconnect_policy(options: Reconnect) -> ReconnectPolicy {

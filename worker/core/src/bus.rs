@@ -4,15 +4,14 @@
 //! messages of another version (and anything that does not decode at all), so
 //! tabs running incompatible versions never take part in the same election.
 
-use serde::{Deserialize, Serialize};
-
 use super::{CloseInfo, TabId};
 
-/// The bus protocol version. Bump it on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// The bus protocol version. Bump it on any incompatible change, to these
+/// types or to their shape on the channel (the worker's `web/bus_codec.rs`).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// One message on a scope's channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BusMessage<P> {
     /// [`PROTOCOL_VERSION`] of the sender.
     pub v: u32,
@@ -26,7 +25,7 @@ pub struct BusMessage<P> {
 }
 
 /// The shared connection's state, as the leader reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SharedState {
     /// The leader's socket is connecting.
     Connecting,
@@ -40,7 +39,7 @@ pub enum SharedState {
 }
 
 /// What a leader's heartbeat says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
     /// The socket's state.
     pub state: SharedState,
@@ -54,7 +53,7 @@ pub struct Heartbeat {
 }
 
 /// The progress of a scope's reconnect loop (see the core's scope/reconnect.rs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retry {
     /// Failed attempts in a row.
     pub count: u32,
@@ -63,7 +62,7 @@ pub struct Retry {
 }
 
 /// The content of a bus message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body<P> {
     /// A tab joined the scope: a leader answers with a heartbeat at once.
     Hello,

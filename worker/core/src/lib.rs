@@ -19,8 +19,6 @@ mod scope;
 pub mod seams;
 mod tab;
 
-use serde::{Deserialize, Serialize};
-
 pub use bus::{Body, BusMessage, Heartbeat, Retry, SharedState, PROTOCOL_VERSION};
 pub use driver::Driver;
 pub use seams::{Bus, Clock, Instances, LockEvent, Locks, Seams, SocketEvent, Transport};
@@ -36,7 +34,7 @@ pub type TabId = String;
 pub struct SocketId(pub u64);
 
 /// How tabs of a scope agree on a leader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// Web Locks: the leader holds an exclusive lock; waiters queue for it.
     Locks,
@@ -254,7 +252,7 @@ pub struct JoinRequest {
 }
 
 /// The outcome of a closing handshake, as a `CloseEvent` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseInfo {
     /// The close code (1005 when the peer sent none, 1006 when the connection failed).
     pub code: u16,

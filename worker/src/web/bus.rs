@@ -1,5 +1,5 @@
 //! The [`Bus`]: one `BroadcastChannel` per scope, which every tab's worker
-//! of the scope listens on.
+//! of the scope listens on. Messages travel as [`bus_codec`] writes them.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -9,6 +9,8 @@ use bws_facade::{Farewell, Payload};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
+
+use super::bus_codec;
 
 /// The tab's channels by scope; what arrives on them goes to one callback.
 pub struct WebBus {
@@ -53,11 +55,8 @@ impl Bus<Payload> for WebBus {
     }
 
     fn post(&mut self, scope: &str, message: &BusMessage<Payload>) {
-        if let (Some(channel), Ok(data)) = (
-            self.channels.get(scope),
-            serde_wasm_bindgen::to_value(message),
-        ) {
-            let _ = channel.bus.post(&data);
+        if let Some(channel) = self.channels.get(scope) {
+            let _ = channel.bus.post(&bus_codec::encode(message));
         }
     }
 
@@ -66,7 +65,7 @@ impl Bus<Payload> for WebBus {
     }
 
     fn decode(&self, raw: JsValue) -> Option<BusMessage<Payload>> {
-        serde_wasm_bindgen::from_value(raw).ok()
+        bus_codec::decode(&raw)
     }
 }
 
@@ -75,8 +74,7 @@ pub fn farewell(tab: &str, scope: &str) -> Farewell {
     let message = BusMessage::<Payload>::new(tab.to_owned(), 0, Body::Left);
     Farewell {
         channel: Channel::farewells_name(scope),
-        // A message of strings and numbers always converts.
-        message: serde_wasm_bindgen::to_value(&message).unwrap_or(JsValue::UNDEFINED),
+        message: bus_codec::encode(&message),
     }
 }
 

@@ -2,6 +2,7 @@
 //! driver inputs, seam calls become browser calls. Logic belongs in the core.
 
 pub mod bus;
+pub mod bus_codec;
 pub mod clock;
 pub mod engine;
 pub mod locks;

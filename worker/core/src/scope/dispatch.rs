@@ -118,7 +118,7 @@ where
         self.log(
             ctx,
             format!(
-                "socket closed ({} {:?}): final for all",
+                "socket closed ({} '{}'): final for all",
                 info.code, info.reason
             ),
         );

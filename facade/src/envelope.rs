@@ -1,11 +1,12 @@
-//! gloo-worker's envelope around the page's messages, read by hand.
+//! gloo-worker's envelope around the messages between page and worker, read
+//! and written by hand.
 //!
-//! gloo-worker decodes its `ToWorker` through the codec's serde
-//! `Deserializer`. serde-wasm-bindgen's would do, but its error path (which
-//! names an unexpected number) alone brings Rust's float formatting into the
-//! WASM. This one knows the envelope's four shapes and formats nothing; the
-//! message inside it stays a JS value ([`JsMessage`]) for the hand-written
-//! codec (`codec.rs`).
+//! gloo-worker passes its `ToWorker` and `FromWorker` through the codec's
+//! serde `Deserializer` and `Serializer`. serde-wasm-bindgen's would do, but
+//! its error path (which names an unexpected number) alone brings Rust's
+//! float formatting into the WASM, and the pair cost it 7 KB more. These know
+//! the envelopes' few shapes and format nothing; the message inside stays a
+//! JS value ([`JsMessage`]) for the hand-written codec (`codec.rs`).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -14,10 +15,11 @@ use js_sys::Array;
 use serde::de::{
     self, DeserializeSeed, EnumAccess, IntoDeserializer, SeqAccess, VariantAccess, Visitor,
 };
-use serde::{forward_to_deserialize_any, Deserialize, Deserializer};
+use serde::ser::{self, Impossible, SerializeTupleVariant};
+use serde::{forward_to_deserialize_any, Deserialize, Deserializer, Serialize, Serializer};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::js::{u32_of, variant_of};
+use crate::js::{tagged, u32_of, variant_of};
 use crate::wire::JsMessage;
 
 /// The page's message as gloo-worker's `ToWorker` shapes it:
@@ -46,29 +48,35 @@ impl Envelope {
     }
 }
 
-/// A failure to decode, without a message: formatting one is what this
-/// module avoids. The codec throws its own.
+/// A failure to decode or encode, without a message: formatting one is what
+/// this module avoids. The codec throws its own.
 #[derive(Debug)]
-pub(crate) struct Unreadable;
+pub(crate) struct Unusable;
 
-impl fmt::Display for Unreadable {
+impl fmt::Display for Unusable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unreadable")
+        f.write_str("not an envelope of gloo-worker's")
     }
 }
 
-impl std::error::Error for Unreadable {}
+impl std::error::Error for Unusable {}
 
-impl de::Error for Unreadable {
+impl de::Error for Unusable {
     fn custom<T: fmt::Display>(_: T) -> Self {
-        Unreadable
+        Unusable
+    }
+}
+
+impl ser::Error for Unusable {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Unusable
     }
 }
 
 impl<'de> Deserializer<'de> for Envelope {
-    type Error = Unreadable;
+    type Error = Unusable;
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unusable> {
         visitor.visit_enum(self)
     }
 
@@ -80,37 +88,30 @@ impl<'de> Deserializer<'de> for Envelope {
 }
 
 impl<'de> EnumAccess<'de> for Envelope {
-    type Error = Unreadable;
+    type Error = Unusable;
     type Variant = Envelope;
 
     fn variant_seed<V: DeserializeSeed<'de>>(
         mut self,
         seed: V,
-    ) -> Result<(V::Value, Envelope), Unreadable> {
-        let variant = self.variant.take().ok_or(Unreadable)?;
+    ) -> Result<(V::Value, Envelope), Unusable> {
+        let variant = self.variant.take().ok_or(Unusable)?;
         Ok((seed.deserialize(variant.into_deserializer())?, self))
     }
 }
 
 impl<'de> VariantAccess<'de> for Envelope {
-    type Error = Unreadable;
+    type Error = Unusable;
 
-    fn unit_variant(self) -> Result<(), Unreadable> {
+    fn unit_variant(self) -> Result<(), Unusable> {
         Ok(())
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
-        self,
-        seed: T,
-    ) -> Result<T::Value, Unreadable> {
-        seed.deserialize(Id(self.id.ok_or(Unreadable)?))
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Unusable> {
+        seed.deserialize(Id(self.id.ok_or(Unusable)?))
     }
 
-    fn tuple_variant<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Unreadable> {
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Unusable> {
         visitor.visit_seq(self)
     }
 
@@ -118,19 +119,19 @@ impl<'de> VariantAccess<'de> for Envelope {
         self,
         _fields: &'static [&'static str],
         _visitor: V,
-    ) -> Result<V::Value, Unreadable> {
-        Err(Unreadable)
+    ) -> Result<V::Value, Unusable> {
+        Err(Unusable)
     }
 }
 
 /// `ProcessInput`'s content: the id, then the message.
 impl<'de> SeqAccess<'de> for Envelope {
-    type Error = Unreadable;
+    type Error = Unusable;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
-    ) -> Result<Option<T::Value>, Unreadable> {
+    ) -> Result<Option<T::Value>, Unusable> {
         if let Some(id) = self.id.take() {
             seed.deserialize(Id(id)).map(Some)
         } else if let Some(message) = self.message.take() {
@@ -145,9 +146,9 @@ impl<'de> SeqAccess<'de> for Envelope {
 struct Id(usize);
 
 impl<'de> Deserializer<'de> for Id {
-    type Error = Unreadable;
+    type Error = Unusable;
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unusable> {
         visitor.visit_u64(self.0 as u64)
     }
 
@@ -155,7 +156,7 @@ impl<'de> Deserializer<'de> for Id {
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, Unreadable> {
+    ) -> Result<V::Value, Unusable> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -167,8 +168,9 @@ impl<'de> Deserializer<'de> for Id {
 
 thread_local! {
     /// The message of the envelope being decoded, on its way to
-    /// [`JsMessage`]'s `Deserialize`: serde's data model has no JS value, and
-    /// only this module's deserializer puts one here.
+    /// [`JsMessage`]'s `Deserialize`, or being encoded, on its way from its
+    /// `Serialize`: serde's data model has no JS value. Only this module's
+    /// deserializer and `JsMessage`'s `Serialize` put one here.
     static IN_TRANSIT: RefCell<Option<JsValue>> = const { RefCell::new(None) };
 }
 
@@ -176,9 +178,9 @@ thread_local! {
 struct Message(JsValue);
 
 impl<'de> Deserializer<'de> for Message {
-    type Error = Unreadable;
+    type Error = Unusable;
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unreadable> {
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Unusable> {
         IN_TRANSIT.with(|slot| slot.replace(Some(self.0)));
         visitor.visit_unit()
     }
@@ -213,5 +215,142 @@ impl<'de> Visitor<'de> for InTransit {
 impl<'de> Deserialize<'de> for JsMessage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<JsMessage, D::Error> {
         deserializer.deserialize_unit(InTransit)
+    }
+}
+
+/// Writes gloo-worker's `FromWorker` as the page's bridge reads it:
+/// `"WorkerLoaded"` or `{ ProcessOutput: [id, message] }`.
+#[derive(Debug)]
+pub(crate) struct EnvelopeWriter;
+
+/// The serializer's methods for what an envelope never holds.
+macro_rules! refuse {
+    ($($method:ident($($argument:ty),*) -> $ok:ty;)*) => {
+        $(fn $method(self, $(_: $argument),*) -> Result<$ok, Unusable> {
+            Err(Unusable)
+        })*
+    };
+}
+
+impl Serializer for EnvelopeWriter {
+    type Ok = JsValue;
+    type Error = Unusable;
+    type SerializeSeq = Impossible<JsValue, Unusable>;
+    type SerializeTuple = Impossible<JsValue, Unusable>;
+    type SerializeTupleStruct = Impossible<JsValue, Unusable>;
+    type SerializeTupleVariant = TupleVariant;
+    type SerializeMap = Impossible<JsValue, Unusable>;
+    type SerializeStruct = Impossible<JsValue, Unusable>;
+    type SerializeStructVariant = Impossible<JsValue, Unusable>;
+
+    /// `WorkerLoaded`.
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<JsValue, Unusable> {
+        Ok(JsValue::from_str(variant))
+    }
+
+    /// `ProcessOutput(id, message)`.
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<TupleVariant, Unusable> {
+        Ok(TupleVariant {
+            variant,
+            items: Array::new(),
+        })
+    }
+
+    /// The id, a `HandlerId`.
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<JsValue, Unusable> {
+        value.serialize(self)
+    }
+
+    /// The id's `usize`.
+    fn serialize_u64(self, id: u64) -> Result<JsValue, Unusable> {
+        Ok(JsValue::from_f64(id as f64))
+    }
+
+    /// The message: [`JsMessage`]'s `Serialize` put it in transit.
+    fn serialize_unit_struct(self, _: &'static str) -> Result<JsValue, Unusable> {
+        IN_TRANSIT.with(|slot| slot.take()).ok_or(Unusable)
+    }
+
+    refuse! {
+        serialize_bool(bool) -> JsValue;
+        serialize_i8(i8) -> JsValue;
+        serialize_i16(i16) -> JsValue;
+        serialize_i32(i32) -> JsValue;
+        serialize_i64(i64) -> JsValue;
+        serialize_u8(u8) -> JsValue;
+        serialize_u16(u16) -> JsValue;
+        serialize_u32(u32) -> JsValue;
+        serialize_f32(f32) -> JsValue;
+        serialize_f64(f64) -> JsValue;
+        serialize_char(char) -> JsValue;
+        serialize_str(&str) -> JsValue;
+        serialize_bytes(&[u8]) -> JsValue;
+        serialize_none() -> JsValue;
+        serialize_unit() -> JsValue;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<JsValue, Unusable> {
+        Err(Unusable)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<JsValue, Unusable> {
+        Err(Unusable)
+    }
+}
+
+/// `{ [variant]: [items] }`, item by item.
+#[derive(Debug)]
+pub(crate) struct TupleVariant {
+    variant: &'static str,
+    items: Array,
+}
+
+impl SerializeTupleVariant for TupleVariant {
+    type Ok = JsValue;
+    type Error = Unusable;
+
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Unusable> {
+        self.items.push(&value.serialize(EnvelopeWriter)?);
+        Ok(())
+    }
+
+    fn end(self) -> Result<JsValue, Unusable> {
+        Ok(tagged(self.variant, self.items))
+    }
+}
+
+/// Only [`EnvelopeWriter`] takes one: the worker's codec writes its messages
+/// with it.
+impl Serialize for JsMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        IN_TRANSIT.with(|slot| slot.replace(Some(self.0.clone())));
+        serializer.serialize_unit_struct("JsMessage")
     }
 }

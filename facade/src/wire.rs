@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 use wasm_bindgen::JsValue;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, EnvelopeWriter};
 use crate::options::{Backend, Election};
 
 /// A payload as the page gave it (a string, `ArrayBuffer` or `Blob`) or as
@@ -230,12 +230,10 @@ pub struct Closed {
 
 /// A [`Request`] or [`Reply`] as it crosses between page and worker, a JS
 /// value: the worker reads and writes it by hand (`codec.rs`), so that gloo's
-/// codec only shapes its own envelope around it. It deserializes only from
-/// the envelope of a page's message (`envelope.rs`).
-#[derive(Debug, Serialize)]
-pub struct JsMessage(
-    #[serde(serialize_with = "serde_wasm_bindgen::preserve::serialize")] pub JsValue,
-);
+/// codec only shapes its own envelope around it. Its serde impls work only
+/// with that envelope's (`envelope.rs`).
+#[derive(Debug)]
+pub struct JsMessage(pub JsValue);
 
 /// A gloo-worker codec that keeps messages as JS values (see the module docs).
 #[derive(Debug)]
@@ -245,8 +243,11 @@ impl gloo_worker::Codec for JsCodec {
     // Failures throw a JS `Error`: `expect` would format it, and bring in
     // Rust's Debug formatting.
     fn encode<I: Serialize>(input: I) -> JsValue {
-        serde_wasm_bindgen::to_value(&input)
-            .unwrap_or_else(|error| wasm_bindgen::throw_val(error.into()))
+        input.serialize(EnvelopeWriter).unwrap_or_else(|_| {
+            wasm_bindgen::throw_str(
+                "broadcast-websocket's worker: a reply that is not gloo-worker's",
+            )
+        })
     }
 
     fn decode<O: for<'de> Deserialize<'de>>(input: JsValue) -> O {

@@ -11,7 +11,7 @@ use bws_facade::{
 };
 use gloo_worker::Codec;
 use js_sys::{Array, ArrayBuffer, JSON};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
@@ -214,6 +214,37 @@ fn the_envelope_decodes_as_gloo_worker_shapes_it() {
     assert!(matches!(decoded, Inbound::Destroy));
 }
 
+#[wasm_bindgen_test]
+fn the_envelope_encodes_as_the_page_reads_it() {
+    // gloo-worker's `FromWorker`, as the page's bridge reads it.
+    let reply = Reply::Sent.into_js();
+    let encoded = JsCodec::encode(Outbound::ProcessOutput(Id(5), JsMessage(reply.clone())));
+    let content = js_sys::Reflect::get(&encoded, &"ProcessOutput".into()).unwrap();
+    let pair: Array = content.into();
+    assert_eq!(pair.length(), 2);
+    assert_eq!(pair.get(0).as_f64(), Some(5.0));
+    assert!(js_sys::Object::is(&pair.get(1), &reply));
+    assert_eq!(
+        js_sys::Object::keys(encoded.unchecked_ref::<js_sys::Object>()).length(),
+        1
+    );
+
+    assert_eq!(
+        JsCodec::encode(Outbound::WorkerLoaded)
+            .as_string()
+            .as_deref(),
+        Some("WorkerLoaded")
+    );
+}
+
+/// gloo-worker's `FromWorker`, as its serde derive sees it (the crate's own
+/// is private).
+#[derive(Debug, serde::Serialize)]
+enum Outbound {
+    WorkerLoaded,
+    ProcessOutput(Id, JsMessage),
+}
+
 /// gloo-worker's `ToWorker`, as its serde derive sees it (the crate's own is
 /// private): `HandlerId` is a newtype of `usize`.
 #[derive(Debug, serde::Deserialize)]
@@ -224,5 +255,5 @@ enum Inbound {
     Destroy,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
 struct Id(usize);

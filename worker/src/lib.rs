@@ -7,6 +7,11 @@
 
 pub mod web;
 
+/// The worker's allocator (see `Cargo.toml`), growing WASM memory as it needs.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use bws_core::{
     Backend, Driver, Event, Instances, JoinRequest, LockEvent, ReconnectPolicy, Seams, SocketEvent,
 };

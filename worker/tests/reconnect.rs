@@ -171,7 +171,10 @@ fn one_loop_for_all_tabs_carried_on_by_the_next_leader() {
         let next = w.leading_tabs("s")[0];
         assert_ne!(next, leader, "{backend:?}");
         assert_eq!(w.server.conns[4].tab, next, "{backend:?}");
-        w.run_for(50);
+        // Judged when the count changes (the attempt refused), not after a
+        // while: the jitter may start the next attempt at once.
+        w.run_until_cond(1_000, |w| retries(w, instances[next]) != 3)
+            .expect("the attempt's failure counted");
         assert_eq!(
             retries(&w, instances[next]),
             4,

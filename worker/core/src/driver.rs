@@ -5,7 +5,6 @@
 //! proves about it holds for the worker.
 
 use std::fmt;
-use std::hash::Hash;
 
 use crate::seams::{Bus, Clock, Instances, LockEvent, Locks, Seams, SocketEvent, Transport};
 use crate::{CloseInfo, JoinRequest, Output, SocketId, Tab, NO_SERVER};
@@ -38,7 +37,7 @@ impl<I, P, S: Seams<I, P>> fmt::Debug for Driver<I, P, S> {
 
 impl<I, P, S> Driver<I, P, S>
 where
-    I: Copy + Eq + Hash,
+    I: Copy + Eq,
     P: Clone,
     S: Seams<I, P>,
 {

@@ -15,12 +15,14 @@
 
 mod bus;
 mod driver;
+mod map;
 mod scope;
 pub mod seams;
 mod tab;
 
 pub use bus::{Body, BusMessage, Heartbeat, Retry, SharedState, PROTOCOL_VERSION};
 pub use driver::Driver;
+pub use map::Map;
 pub use seams::{Bus, Clock, Instances, LockEvent, Locks, Seams, SocketEvent, Transport};
 pub use tab::Tab;
 

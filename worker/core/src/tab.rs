@@ -1,19 +1,17 @@
 //! The tab: routes inputs to the scope they concern and collects outputs.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::collections::VecDeque;
 
 use super::scope::{Ctx, Scope};
-use super::{BusMessage, CloseInfo, JoinRequest, Output, SocketId, TabId};
+use super::{BusMessage, CloseInfo, JoinRequest, Map, Output, SocketId, TabId};
 
 /// All the scopes of one tab. `I` names an instance, `P` is an opaque payload.
 #[derive(Debug)]
 pub struct Tab<I, P> {
     me: TabId,
-    /// With a fixed hasher, so scopes are visited in the same order every run.
-    scopes: HashMap<String, Scope<I, P>, BuildHasherDefault<DefaultHasher>>,
-    instances: HashMap<I, String>,
-    sockets: HashMap<SocketId, String>,
+    scopes: Map<String, Scope<I, P>>,
+    instances: Map<I, String>,
+    sockets: Map<SocketId, String>,
     /// Leader locks of ended scopes, kept until the given time.
     kept_locks: Vec<(u64, String)>,
     next_socket: u64,
@@ -26,21 +24,22 @@ pub struct Tab<I, P> {
 
 impl<I, P> Tab<I, P>
 where
-    I: Copy + Eq + Hash,
+    I: Copy + Eq,
     P: Clone,
 {
     /// A tab with no instances.
     pub fn new(me: TabId) -> Self {
         // Seeded by the tab's own id (random, chosen by the page), so that
-        // tabs draw apart and a simulated tab draws the same every run.
-        let mut hasher = DefaultHasher::new();
-        me.hash(&mut hasher);
-        let random = hasher.finish() | 1;
+        // tabs draw apart and a simulated tab draws the same every run: its
+        // FNV-1a hash.
+        let random = me.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        }) | 1;
         Tab {
             me,
-            scopes: HashMap::default(),
-            instances: HashMap::new(),
-            sockets: HashMap::new(),
+            scopes: Map::new(),
+            instances: Map::new(),
+            sockets: Map::new(),
             kept_locks: Vec::new(),
             next_socket: 0,
             next_send: 1,

@@ -1,10 +1,9 @@
 //! The [`Bus`]: one `BroadcastChannel` per scope, which every tab's worker
 //! of the scope listens on. Messages travel as [`bus_codec`] writes them.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
-use bws_core::{Body, Bus, BusMessage, PROTOCOL_VERSION};
+use bws_core::{Body, Bus, BusMessage, Map, PROTOCOL_VERSION};
 use bws_facade::{Farewell, Payload};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -14,7 +13,7 @@ use super::bus_codec;
 
 /// The tab's channels by scope; what arrives on them goes to one callback.
 pub struct WebBus {
-    channels: HashMap<String, ScopeChannels>,
+    channels: Map<String, ScopeChannels>,
     on_message: Rc<dyn Fn(String, JsValue)>,
 }
 
@@ -28,7 +27,7 @@ impl WebBus {
     /// No channels yet; every message will reach `on_message` with its scope.
     pub fn new(on_message: impl Fn(String, JsValue) + 'static) -> Self {
         WebBus {
-            channels: HashMap::new(),
+            channels: Map::new(),
             on_message: Rc::new(on_message),
         }
     }

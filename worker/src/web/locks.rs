@@ -3,10 +3,9 @@
 //! stolen.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
-use bws_core::{LockEvent, Locks, PROTOCOL_VERSION};
+use bws_core::{LockEvent, Locks, Map, PROTOCOL_VERSION};
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -50,7 +49,7 @@ pub fn leader_lock_name(scope: &str) -> String {
 /// then runs the lease, which asks for none).
 pub struct WebLocks {
     manager: Option<LockManager>,
-    requests: HashMap<String, LockRequest>,
+    requests: Map<String, LockRequest>,
     on_event: Rc<dyn Fn(String, u64, LockEvent)>,
 }
 
@@ -66,7 +65,7 @@ impl WebLocks {
     pub fn new(on_event: impl Fn(String, u64, LockEvent) + 'static) -> Self {
         WebLocks {
             manager: LockManager::find(),
-            requests: HashMap::new(),
+            requests: Map::new(),
             on_event: Rc::new(on_event),
         }
     }

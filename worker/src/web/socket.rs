@@ -1,11 +1,10 @@
 //! The socket [`Transport`]: native `WebSocket`s opened inside the worker,
 //! each reduced to the four events of [`SocketEvent`].
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use bws_core::seams::Refused;
-use bws_core::{CloseInfo, SocketEvent, SocketId, Transport};
+use bws_core::{CloseInfo, Map, SocketEvent, SocketId, Transport};
 use bws_facade::Payload;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -13,7 +12,7 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 /// The tab's native sockets by id; their events go to one callback.
 pub struct WebSockets {
-    open: HashMap<SocketId, Socket>,
+    open: Map<SocketId, Socket>,
     on_event: Rc<dyn Fn(SocketId, SocketEvent<Payload>)>,
 }
 
@@ -27,7 +26,7 @@ impl WebSockets {
     /// No sockets yet; every socket's events will reach `on_event`.
     pub fn new(on_event: impl Fn(SocketId, SocketEvent<Payload>) + 'static) -> Self {
         WebSockets {
-            open: HashMap::new(),
+            open: Map::new(),
             on_event: Rc::new(on_event),
         }
     }

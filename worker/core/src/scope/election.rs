@@ -285,7 +285,7 @@ where
             superseded,
             going_away: None,
             page: self.timing.page_silence_ms.map(|_| PageWatch::new(ctx.now)),
-            handed: HashMap::new(),
+            handed: Map::new(),
             connect_by: None,
             reset_retries_at: None,
             resolving: false,

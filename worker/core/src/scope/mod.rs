@@ -31,13 +31,13 @@ mod outbox;
 mod page;
 mod reconnect;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use outbox::Outbox;
 use page::PageWatch;
 
 use super::{
-    Backend, Body, BusMessage, CloseInfo, Event, Heartbeat, JoinRequest, Leadership, Output,
+    Backend, Body, BusMessage, CloseInfo, Event, Heartbeat, JoinRequest, Leadership, Map, Output,
     ReconnectPolicy, Retry, SharedState, SocketId, TabId, Timing, PROTOCOL_VERSION,
 };
 
@@ -48,7 +48,7 @@ pub(crate) struct Ctx<'a, I, P> {
     pub out: &'a mut VecDeque<Output<I, P>>,
     pub next_socket: &'a mut u64,
     pub next_send: &'a mut u64,
-    pub sockets: &'a mut HashMap<SocketId, String>,
+    pub sockets: &'a mut Map<SocketId, String>,
     /// The tab's random generator's state (see `reconnect`).
     pub random: &'a mut u64,
 }
@@ -122,7 +122,7 @@ struct Leading<P> {
     /// (see `Timing::page_silence_ms`).
     page: Option<PageWatch<P>>,
     /// Per tab, the last of its sends handed to the socket (see `outbox`).
-    handed: HashMap<TabId, u64>,
+    handed: Map<TabId, u64>,
     /// When the socket's attempt to connect times out (see `reconnect`).
     connect_by: Option<u64>,
     /// When the open socket has stayed open long enough for the reconnect
@@ -186,10 +186,10 @@ pub(crate) struct Scope<I, P> {
     /// When a follower pings its page next (see `page`).
     page_ping_at: u64,
     /// Other tabs heard on the bus, with their live instance counts.
-    peers: HashMap<TabId, Peer>,
+    peers: Map<TabId, Peer>,
     /// Tabs whose page said it went away, and when: what their workers
     /// still say is ignored, until they are surely gone too.
-    departed: HashMap<TabId, u64>,
+    departed: Map<TabId, u64>,
     /// Tabs in the scope, as the leader last reported.
     leader_tabs: u32,
     lock: LockState,
@@ -239,8 +239,8 @@ where
             page_heard_at: ctx.now,
             page_answers_since: ctx.now,
             page_ping_at: ctx.now,
-            peers: HashMap::new(),
-            departed: HashMap::new(),
+            peers: Map::new(),
+            departed: Map::new(),
             leader_tabs: 0,
             lock: LockState::None,
             next_beat_at: ctx.now,
@@ -483,7 +483,7 @@ where
     }
 
     fn hear(&mut self, now: u64, tab: &str, instances: Option<u32>) {
-        let peer = self.peers.entry(tab.to_owned()).or_insert(Peer {
+        let peer = self.peers.get_or_insert_with(tab.to_owned(), || Peer {
             instances: 0,
             heard_at: now,
         });

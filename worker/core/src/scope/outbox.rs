@@ -15,7 +15,7 @@
 //! reach it in the order the tab posted them, as BroadcastChannel delivers
 //! them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::*;
 
@@ -235,7 +235,7 @@ where
         &mut self,
         ctx: &mut Ctx<I, P>,
         epoch: u64,
-        handed: HashMap<TabId, u64>,
+        handed: Map<TabId, u64>,
         to: Option<TabId>,
     ) {
         let handed: Vec<(TabId, u64)> = handed.into_iter().collect();

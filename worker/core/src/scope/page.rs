@@ -88,7 +88,7 @@ where
     fn hand(&mut self, ctx: &mut Ctx<I, P>, socket: SocketId, send: Outgoing<P>) {
         let epoch = self.epoch();
         if let Role::Leader(leading) = &mut self.role {
-            let handed = leading.handed.entry(send.from.clone()).or_insert(0);
+            let handed = leading.handed.get_or_insert_with(send.from.clone(), || 0);
             *handed = (*handed).max(send.seq);
         }
         if send.from == ctx.me {

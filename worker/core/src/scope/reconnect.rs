@@ -123,7 +123,7 @@ where
     fn lead_again(&mut self, ctx: &mut Ctx<I, P>, why: &str) {
         let handed = match &mut self.role {
             Role::Leader(leading) => std::mem::take(&mut leading.handed),
-            _ => HashMap::new(),
+            _ => Map::new(),
         };
         // It leads next itself (see `Body::Refused::to`).
         self.refuse(ctx, self.epoch(), handed, Some(ctx.me.to_owned()));

@@ -6,7 +6,7 @@
 
 use wasm_bindgen::JsValue;
 
-use crate::js::{list_of, tagged, u16_of, u32_of, u64_of, variant_of, Fields, ObjectWriter};
+use crate::js::{list_of, name, tagged, u16_of, u32_of, u64_of, variant_of, Fields, ObjectWriter};
 use crate::options::{Backend, Election};
 use crate::wire::{
     CloseRequest, Closed, Farewell, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply,
@@ -106,7 +106,7 @@ impl Reply {
                 let leadership = leadership
                     // Epochs are milliseconds: a JS number holds them exactly.
                     .set("epoch", epoch as f64)
-                    .set("backend", backend)
+                    .set("backend", name(backend))
                     .set("tabs", tabs)
                     .set("sendsInDoubt", sends_in_doubt)
                     .set("retries", retries);
@@ -123,7 +123,7 @@ impl Reply {
                     .done(),
             ),
             Reply::Message(Payload(data)) => tagged("message", data),
-            Reply::Error => "error".into(),
+            Reply::Error => name("error"),
             Reply::Closed(Closed {
                 code,
                 reason,
@@ -138,7 +138,7 @@ impl Reply {
                     .set("reconnecting", reconnecting)
                     .done(),
             ),
-            Reply::Sent => "sent".into(),
+            Reply::Sent => name("sent"),
             Reply::Farewell(Farewell { channel, message }) => tagged(
                 "farewell",
                 ObjectWriter::new()
@@ -146,8 +146,8 @@ impl Reply {
                     .set("message", message)
                     .done(),
             ),
-            Reply::Ping => "ping".into(),
-            Reply::Resolve => "resolve".into(),
+            Reply::Ping => name("ping"),
+            Reply::Resolve => name("resolve"),
         }
     }
 }

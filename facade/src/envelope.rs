@@ -19,7 +19,7 @@ use serde::ser::{self, Impossible, SerializeTupleVariant};
 use serde::{forward_to_deserialize_any, Deserialize, Deserializer, Serialize, Serializer};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::js::{tagged, u32_of, variant_of};
+use crate::js::{name, tagged, u32_of, variant_of};
 use crate::wire::JsMessage;
 
 /// The page's message as gloo-worker's `ToWorker` shapes it:
@@ -250,7 +250,7 @@ impl Serializer for EnvelopeWriter {
         _: u32,
         variant: &'static str,
     ) -> Result<JsValue, Unusable> {
-        Ok(JsValue::from_str(variant))
+        Ok(name(variant))
     }
 
     /// `ProcessOutput(id, message)`.

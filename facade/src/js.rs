@@ -6,6 +6,8 @@
 //! unexpected number) brings in Rust's float formatting. These readers know
 //! the few shapes the messages use, fail with `None`, and format nothing.
 
+use std::cell::RefCell;
+
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -40,9 +42,24 @@ pub fn list_of<T>(value: &JsValue, item: impl Fn(&JsValue) -> Option<T>) -> Opti
     array.iter().map(|value| item(&value)).collect()
 }
 
-/// A JS array of `items`.
-pub fn array_of<T>(items: &[T], item: impl Fn(&T) -> JsValue) -> JsValue {
-    items.iter().map(item).collect::<Array>().into()
+thread_local! {
+    /// The JS strings of the names the codecs read and write (see [`name`]).
+    static NAMES: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `name` (a property name or a variant) as a JS string, made once: making
+/// one from a Rust string runs the engine's `TextDecoder`, which every
+/// relayed message would pay for its tags.
+pub fn name(name: &'static str) -> JsValue {
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, made)) = names.iter().find(|(known, _)| *known == name) {
+            return made.clone();
+        }
+        let made = JsValue::from_str(name);
+        names.push((name, made.clone()));
+        made
+    })
 }
 
 /// The properties of a plain object, read one by one.
@@ -56,17 +73,17 @@ impl Fields {
     }
 
     /// The property `key` (`undefined` where it is missing).
-    pub fn get(&self, key: &str) -> JsValue {
-        Reflect::get(&self.0, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    pub fn get(&self, key: &'static str) -> JsValue {
+        Reflect::get(&self.0, &name(key)).unwrap_or(JsValue::UNDEFINED)
     }
 
     /// A string property.
-    pub fn string(&self, key: &str) -> Option<String> {
+    pub fn string(&self, key: &'static str) -> Option<String> {
         self.get(key).as_string()
     }
 
     /// A boolean property.
-    pub fn bool(&self, key: &str) -> Option<bool> {
+    pub fn bool(&self, key: &'static str) -> Option<bool> {
         self.get(key).as_bool()
     }
 
@@ -75,7 +92,7 @@ impl Fields {
     /// when present and unreadable.
     pub fn optional<T>(
         &self,
-        key: &str,
+        key: &'static str,
         read: impl Fn(&JsValue) -> Option<T>,
     ) -> Option<Option<T>> {
         let value = self.get(key);
@@ -98,9 +115,9 @@ impl ObjectWriter {
     }
 
     /// Sets `key` to `value`.
-    pub fn set(self, key: &str, value: impl Into<JsValue>) -> Self {
+    pub fn set(self, key: &'static str, value: impl Into<JsValue>) -> Self {
         // Setting a property of a plain object cannot fail.
-        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value.into());
+        let _ = Reflect::set(&self.0, &name(key), &value.into());
         self
     }
 
@@ -118,7 +135,7 @@ impl Default for ObjectWriter {
 
 /// `{ [variant]: content }`: an enum variant with content, as serde tags it
 /// (externally); a variant without content is its name as a string.
-pub fn tagged(variant: &str, content: impl Into<JsValue>) -> JsValue {
+pub fn tagged(variant: &'static str, content: impl Into<JsValue>) -> JsValue {
     ObjectWriter::new().set(variant, content).done()
 }
 

@@ -7,11 +7,6 @@
 
 pub mod web;
 
-/// The worker's allocator (see `Cargo.toml`), growing WASM memory as it needs.
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
 use bws_core::{
     Backend, Driver, Event, Instances, JoinRequest, LockEvent, ReconnectPolicy, Seams, SocketEvent,
 };
@@ -29,6 +24,11 @@ use bws_facade::{
     Election, JsMessage, Leadership, OpenRequest, Opened, Payload, Reconnect, Reply, Request,
     Resolved,
 };
+
+/// The worker's allocator (see `Cargo.toml`), growing WASM memory as it needs.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// The web seams the driver runs on.
 #[derive(Debug)]

@@ -67,18 +67,22 @@ class Probe {
   }
 }
 
-// The raw ceiling of the fan-out: a plain dedicated worker per tab on a plain BroadcastChannel.
+// The raw ceiling of the fan-out: a plain dedicated worker per tab on a plain BroadcastChannel. With
+// `hop`, each worker also forwards every message to its page, which counts them: the floor of any
+// design whose workers relay to their pages, as the library's do.
 const CEILING_WORKER = `
   const now = () => performance.timeOrigin + performance.now();
   const channel = new BroadcastChannel('bench-ceiling');
   let count = 0;
   let target = Infinity;
-  channel.onmessage = () => {
-    if (++count === target) postMessage({ done: now() });
+  let hop = false;
+  channel.onmessage = ({ data }) => {
+    if (hop) postMessage({ hop: data });
+    else if (++count === target) postMessage({ done: now() });
   };
   onmessage = ({ data }) => {
     if (data.expect !== undefined) {
-      [count, target] = [0, data.expect];
+      [count, target, hop] = [0, data.expect, data.hop];
       postMessage({ ready: true });
     } else {
       const payload = 'x'.repeat(data.size);
@@ -198,13 +202,27 @@ window.bench = {
     throw new Error(`${kind} sockets have no leader`);
   },
 
-  /** Readies this tab's ceiling worker for `n` messages; `ceilingDone` then resolves with the last arrival. */
-  async ceilingExpect(n) {
+  /** Readies this tab's ceiling worker for `n` messages (counted on the page with `hop`);
+   * `ceilingDone` then resolves with the last arrival. */
+  async ceilingExpect(n, hop = false) {
     ceiling ??= new Worker(URL.createObjectURL(new Blob([CEILING_WORKER], { type: 'text/javascript' })));
     const ready = ceilingReply('ready');
-    ceiling.postMessage({ expect: n });
+    ceiling.postMessage({ expect: n, hop });
     await ready;
-    this.ceilingDone = ceilingReply('done');
+    if (!hop) {
+      this.ceilingDone = ceilingReply('done');
+      return;
+    }
+    this.ceilingDone = new Promise((resolve) => {
+      let count = 0;
+      const listener = ({ data }) => {
+        if ('hop' in data && ++count === n) {
+          ceiling.removeEventListener('message', listener);
+          resolve(performance.timeOrigin + performance.now());
+        }
+      };
+      ceiling.addEventListener('message', listener);
+    });
   },
 
   /** Posts `n` messages of `size` bytes from this tab's ceiling worker; resolves with the start. */

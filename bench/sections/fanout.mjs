@@ -1,7 +1,9 @@
 // Fan-out throughput: the server sends N frames as fast as it can (`__bws:stream` with no pacing);
 // the rate is N ÷ (last arrival in the slowest of 8 tabs − the first frame's send). Against the raw
 // ceiling of BroadcastChannel between plain workers of the same 8 tabs (one posts N messages of the
-// same size, the other 7 receive), and a native WebSocket per tab for context.
+// same size, the other 7 receive), the same with each worker forwarding every message to its page
+// (the floor of a design whose workers relay to their pages, as ours do), and a native WebSocket per
+// tab for context.
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
 import { assertLeader, fmt, openSockets, openTabs, ratio, stream, summary, table } from '../lib.mjs';
 
@@ -15,8 +17,8 @@ function delivered(perTab, count) {
   return { rate: (count * 1000) / (end - start), lost };
 }
 
-async function ceiling(tabs, count, size) {
-  await Promise.all(tabs.slice(1).map((tab) => tab.evaluate((n) => bench.ceilingExpect(n), count)));
+async function ceiling(tabs, count, size, hop) {
+  await Promise.all(tabs.slice(1).map((tab) => tab.evaluate(([n, h]) => bench.ceilingExpect(n, h), [count, hop])));
   await tabs[0].evaluate(() => bench.ceilingExpect(0));
   const start = await tabs[0].evaluate(([n, s]) => bench.ceilingSend(n, s), [count, size]);
   const ends = await Promise.all(tabs.slice(1).map((tab) => tab.evaluate(() => bench.ceilingDone)));
@@ -29,7 +31,7 @@ export async function run({ browser, server, quick }) {
     { size: 64, count: quick ? 2000 : 20000 },
     { size: 16 * 1024, count: quick ? 200 : 2000 },
   ];
-  const samples = cases.map(() => ({ native: [], library: [], ceiling: [], lost: { native: 0, library: 0 } }));
+  const samples = cases.map(() => ({ native: [], library: [], ceiling: [], hop: [], lost: { native: 0, library: 0 } }));
   for (const kind of ['native', 'library']) {
     const session = await openTabs(browser, server, TABS);
     try {
@@ -42,7 +44,10 @@ export async function run({ browser, server, quick }) {
           samples[k][kind].push(got.rate);
           samples[k].lost[kind] += got.lost;
           // The ceiling in the library's tabs, so both run beside the same pages and workers.
-          if (kind === 'library') samples[k].ceiling.push(await ceiling(session.tabs, c.count, c.size));
+          if (kind === 'library') {
+            samples[k].ceiling.push(await ceiling(session.tabs, c.count, c.size, false));
+            samples[k].hop.push(await ceiling(session.tabs, c.count, c.size, true));
+          }
         }
       }
     } finally {
@@ -51,8 +56,17 @@ export async function run({ browser, server, quick }) {
   }
   const results = cases.map((c, k) => {
     const s = samples[k];
-    const [native, library, bc] = [summary(s.native), summary(s.library), summary(s.ceiling)];
-    return { ...c, native, library, ceiling: bc, lost: s.lost, ratioToCeiling: ratio(library.median, bc.median) };
+    const [native, library, bc, hop] = [summary(s.native), summary(s.library), summary(s.ceiling), summary(s.hop)];
+    return {
+      ...c,
+      native,
+      library,
+      ceiling: bc,
+      hop,
+      lost: s.lost,
+      ratioToCeiling: ratio(library.median, bc.median),
+      hopToCeiling: ratio(hop.median, bc.median),
+    };
   });
   const rate = (s) => `${fmt.rate(s.median)} (${fmt.rate(s.min)}–${fmt.rate(s.max)})`;
   const markdown = [
@@ -66,6 +80,8 @@ export async function run({ browser, server, quick }) {
         'BroadcastWebsocket',
         'BroadcastChannel ceiling (worker → 7 workers)',
         'ours ÷ ceiling',
+        'the same, each worker → its page',
+        'that ÷ ceiling',
         'lost (native, ours)',
       ],
       results.map((r) => [
@@ -75,6 +91,8 @@ export async function run({ browser, server, quick }) {
         rate(r.library),
         rate(r.ceiling),
         fmt.ratio(r.ratioToCeiling),
+        rate(r.hop),
+        fmt.ratio(r.hopToCeiling),
         `${r.lost.native}, ${r.lost.library}`,
       ]),
     ),

@@ -107,7 +107,13 @@ impl Worker for Engine {
     fn received(&mut self, scope: &WorkerScope<Self>, message: JsMessage, instance: HandlerId) {
         let Some(request) = Request::from_js(&message.0) else {
             // Only the page's bridge posts here, after the handshake: its bug.
-            wasm_bindgen::throw_str("broadcast-websocket's worker: a request it does not read");
+            // Said, not thrown: a throw here would leave gloo-worker's state
+            // borrowed, and the worker dead for every instance.
+            web_sys::console::error_2(
+                &"broadcast-websocket's worker: a request it does not read:".into(),
+                &message.0,
+            );
+            return;
         };
         match request {
             Request::Open(OpenRequest {

@@ -4,7 +4,8 @@
 //! gloo-worker passes its `ToWorker` and `FromWorker` through the codec's
 //! serde `Deserializer` and `Serializer`. serde-wasm-bindgen's would do, but
 //! its error path (which names an unexpected number) alone brings Rust's
-//! float formatting into the WASM, and the pair cost it 7 KB more. These know
+//! float formatting into the WASM (about 20 KB), and its serializer is 5 KB
+//! where this one is 1. These know
 //! the envelopes' few shapes and format nothing; the message inside stays a
 //! JS value ([`JsMessage`]) for the hand-written codec (`codec.rs`).
 

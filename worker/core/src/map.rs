@@ -95,11 +95,6 @@ impl<K: Eq, V> Map<K, V> {
         self.entries.retain_mut(|(k, v)| keep(k, v));
     }
 
-    /// Removes every entry.
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-
     /// How many entries it holds.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -108,11 +103,6 @@ impl<K: Eq, V> Map<K, V> {
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    /// The entries, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// The keys, in order.
@@ -124,11 +114,6 @@ impl<K: Eq, V> Map<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.entries.iter().map(|(_, v)| v)
     }
-
-    /// The values, in order, to change.
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.entries.iter_mut().map(|(_, v)| v)
-    }
 }
 
 impl<K, V> IntoIterator for Map<K, V> {
@@ -137,16 +122,6 @@ impl<K, V> IntoIterator for Map<K, V> {
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
-    }
-}
-
-impl<K: Eq, V> FromIterator<(K, V)> for Map<K, V> {
-    fn from_iter<T: IntoIterator<Item = (K, V)>>(entries: T) -> Self {
-        let mut map = Map::new();
-        for (key, value) in entries {
-            map.insert(key, value);
-        }
-        map
     }
 }
 

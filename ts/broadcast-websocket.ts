@@ -519,12 +519,20 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
       // A WebSocket errors only while failing, and is CLOSED by then.
       this.#readyState = CLOSED;
       this.dispatchEvent(new Event('error'));
-    } else if ('message' in reply) {
-      if (this.#readyState !== OPEN) return;
-      const data = reply.message;
-      // binaryType applies when the message is dispatched, as natively.
-      const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
-      this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
+    } else if ('messages' in reply) {
+      // One event each, as natively; a listener may close the socket in between.
+      for (const data of reply.messages) {
+        if (this.#readyState !== OPEN) return;
+        // binaryType applies when the message is dispatched, as natively.
+        const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
+        this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
+      }
+    } else if ('messages' in (reply as object)) {
+      for (const data of (reply as unknown as { messages: (string | ArrayBuffer)[] }).messages) {
+        if (this.#readyState !== OPEN) return;
+        const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
+        this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
+      }
     } else if ('leadership' in reply) {
       // The first reply: the worker runs. It sets the instance's starting
       // point; only later changes are a leaderchange.

@@ -4,6 +4,7 @@
 //! TypeScript types; a test holds the two together
 //! (`facade/tests/codec.rs`).
 
+use js_sys::Array;
 use wasm_bindgen::JsValue;
 
 use crate::js::{list_of, name, tagged, u16_of, u32_of, u64_of, variant_of, Fields, ObjectWriter};
@@ -122,7 +123,10 @@ impl Reply {
                     .set("extensions", extensions)
                     .done(),
             ),
-            Reply::Message(Payload(data)) => tagged("message", data),
+            Reply::Messages(payloads) => {
+                let list: Array = payloads.into_iter().map(|Payload(data)| data).collect();
+                tagged("messages", list)
+            }
             Reply::Error => name("error"),
             Reply::Closed(Closed {
                 code,

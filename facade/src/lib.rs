@@ -22,7 +22,7 @@ pub use wire::{
 /// The version of the page ↔ worker protocol. A page refuses a worker that
 /// announces another one (a stale self-hosted `workerUrl`). Bump it whenever a
 /// type of [`wire`] changes shape. `scripts/build.mjs` reads it from here.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// This release, named in handshake errors.
 pub const RELEASE: &str = env!("CARGO_PKG_VERSION");

@@ -153,8 +153,9 @@ pub enum Reply {
     Leadership(Leadership),
     /// The socket is open.
     Open(Opened),
-    /// A message: a string or an `ArrayBuffer`.
-    Message(Payload),
+    /// Messages, in order: each a string or an `ArrayBuffer`. One, or the
+    /// several that came in a burst, posted together (`worker/src/web/burst.rs`).
+    Messages(Vec<Payload>),
     /// The connection failed; `Closed` follows.
     Error,
     /// The instance's connection closed.

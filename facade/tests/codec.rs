@@ -161,7 +161,8 @@ fn replies(farewell: &JsValue, payload: &JsValue) -> Vec<Reply> {
             protocol: "a".into(),
             extensions: String::new(),
         }),
-        Reply::Message(Payload(payload.clone())),
+        Reply::Messages(vec![Payload(payload.clone())]),
+        Reply::Messages(vec![Payload(payload.clone()), Payload("two".into())]),
         Reply::Error,
         Reply::Closed(Closed {
             code: 1006,

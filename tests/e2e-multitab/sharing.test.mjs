@@ -110,6 +110,32 @@ for (const b of BACKENDS) {
     );
 
     test(
+      'a burst of 3,000 server frames reaches every instance of 4 tabs whole and in order',
+      { skip: libraryOnly },
+      async (t) => {
+        // The workers gather what comes in a burst into few posts (worker/src/web/burst.rs): the
+        // leader's relays on the bus, each worker's replies to its page, per instance.
+        const ctx = await freshContext(t, browser, server);
+        const url = server.wsUrl('/echo');
+        const tabs = await openTabs(ctx, 4);
+        await openIn(tabs.slice(0, 1), url, b.options);
+        await openIn(tabs.slice(1, 2), url, b.options, { count: 2 });
+        await openIn(tabs.slice(2), url, b.options);
+        await waitForAgreement(tabs, 5000, { tabsCount: tabs.length });
+        const FRAMES = 3000;
+        // The server sends the burst as fast as it can, then echoes the sentinel: nothing may come
+        // twice, or after it.
+        await tabs[3].evaluate(() => mt.send(0, ['__bws:burst 3000 64', 'after-burst']));
+        await Promise.all(tabs.map((tab) => tab.evaluate((n) => mt.waitMessages(n, 20000), FRAMES + 1)));
+        const expected = [...Array.from({ length: FRAMES }, (_, i) => `${i}:`.padEnd(64, 'x')), 'after-burst'];
+        const snaps = (await Promise.all(tabs.map((tab) => tab.evaluate(() => mt.snapshot())))).flat();
+        assert.equal(snaps.length, 5);
+        for (const snap of snaps) assert.deepEqual(snap.data, expected, `instance ${snap.i}`);
+        assert.deepEqual(errorsOf(tabs), []);
+      },
+    );
+
+    test(
       'different URLs get one connection each; an explicit shared scope joins them',
       { skip: libraryOnly },
       async (t) => {

@@ -14,6 +14,7 @@ use bws_core::{SocketId, Timing};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use wasm_bindgen::JsValue;
 
+use crate::web::burst::{Burst, Gathered};
 use crate::web::bus::WebBus;
 use crate::web::clock::WebClock;
 use crate::web::engine::PageBound;
@@ -219,34 +220,91 @@ fn web_driver(scope: &WorkerScope<Engine>, id: String) -> Driver<HandlerId, Payl
         WebBus::new(move |name, data| bus(EngineMessage::Bus(name, data))),
         WebLocks::new(move |name, ticket, event| locks(EngineMessage::Lock(name, ticket, event))),
         WebClock::new(move || tick(EngineMessage::Tick)),
-        Replies(scope.clone()),
+        Replies::new(scope),
     )
 }
 
-/// The instances of this worker: each is a gloo bridge of the page.
+/// The instances of this worker: each is a gloo bridge of the page. The
+/// messages of a burst go to each in few posts ([`web::burst`]).
 #[derive(Debug)]
-pub struct Replies(WorkerScope<Engine>);
+pub struct Replies {
+    scope: WorkerScope<Engine>,
+    messages: Burst<Messages>,
+}
+
+impl Replies {
+    fn new(scope: &WorkerScope<Engine>) -> Self {
+        Replies {
+            scope: scope.clone(),
+            messages: Burst::new(Messages {
+                scope: scope.clone(),
+                gathered: Vec::new(),
+            }),
+        }
+    }
+
+    /// Posts `reply` after the messages gathered before it.
+    fn respond(&self, to: HandlerId, reply: Reply) {
+        self.messages.post_gathered();
+        respond(&self.scope, to, reply);
+    }
+}
 
 impl Instances<HandlerId, Payload> for Replies {
     fn deliver(&mut self, to: HandlerId, event: Event<Payload>) {
-        respond(&self.0, to, reply(event));
+        let Event::Message(payload) = event else {
+            return self.respond(to, reply(event));
+        };
+        if self.messages.on() {
+            self.messages.gathered().add(to, payload);
+        } else {
+            self.messages.start();
+            respond(&self.scope, to, Reply::Messages(vec![payload]));
+        }
     }
 
     fn ack(&mut self, to: HandlerId) {
-        respond(&self.0, to, Reply::Sent);
+        self.respond(to, Reply::Sent);
     }
 
     fn ping_page(&mut self, via: HandlerId) {
-        respond(&self.0, via, Reply::Ping);
+        self.respond(via, Reply::Ping);
     }
 
     fn resolve(&mut self, via: HandlerId) {
-        respond(&self.0, via, Reply::Resolve);
+        self.respond(via, Reply::Resolve);
     }
 
     fn log(&mut self, tab: &str, scope: &str, line: &str) {
         let text = format!("[broadcast-websocket tab {tab} · {scope}] {line}");
         web_sys::console::debug_1(&text.into());
+    }
+}
+
+/// The messages of a burst, per instance in turn: consecutive messages to
+/// one instance go in one reply. (Not `Debug`: a payload's `Debug` would
+/// bring wasm-bindgen's value formatting into the WASM for nothing.)
+struct Messages {
+    scope: WorkerScope<Engine>,
+    gathered: Vec<(HandlerId, Vec<Payload>)>,
+}
+
+impl Messages {
+    fn add(&mut self, to: HandlerId, payload: Payload) {
+        match self.gathered.last_mut() {
+            Some((last, payloads)) if *last == to => payloads.push(payload),
+            _ => self.gathered.push((to, vec![payload])),
+        }
+    }
+}
+
+impl Gathered for Messages {
+    fn post(&mut self) -> bool {
+        let any = !self.gathered.is_empty();
+        for (to, payloads) in self.gathered.drain(..) {
+            respond(&self.scope, to, Reply::Messages(payloads));
+        }
+        any
     }
 }
 
@@ -288,7 +346,7 @@ fn reply(event: Event<Payload>) -> Reply {
             protocol,
             extensions,
         }),
-        Event::Message(payload) => Reply::Message(payload),
+        Event::Message(payload) => Reply::Messages(vec![payload]),
         Event::Error => Reply::Error,
         Event::Closed { info, reconnecting } => Reply::Closed(bws_facade::Closed {
             code: info.code,

@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use bws_core::{Body, Bus, BusMessage, CloseInfo, Heartbeat, Retry, SharedState, PROTOCOL_VERSION};
+use bws_core::{Body, BusMessage, CloseInfo, Heartbeat, Retry, SharedState, PROTOCOL_VERSION};
 use bws_facade::Payload;
-use bws_worker::web::bus::{farewell, WebBus};
+use bws_worker::web::bus::{farewell, Channel};
 use bws_worker::web::bus_codec::{decode, encode};
 use js_sys::{Array, ArrayBuffer, Function, Object, Reflect, Uint8Array, JSON};
 use wasm_bindgen::{JsCast, JsValue};
@@ -115,8 +115,9 @@ fn samples() -> Vec<BusMessage<Payload>> {
         message(Body::Yield {
             leader: "tab-b".to_owned(),
         }),
-        message(Body::In(text(""))),
-        message(Body::In(bytes(&[]))),
+        message(Body::In(vec![text("")])),
+        message(Body::In(vec![bytes(&[])])),
+        message(Body::In(vec![text("a"), bytes(&[1]), text("c")])),
         message(Body::Error),
         message(Body::Closed(CloseInfo {
             code: 1006,
@@ -152,8 +153,8 @@ fn kind<P>(body: &Body<P>) -> usize {
     }
 }
 
-/// The message without its payload (`Payload` has no `PartialEq`), and the payload.
-fn split(message: BusMessage<Payload>) -> (BusMessage<()>, Option<JsValue>) {
+/// The message without its payloads (`Payload` has no `PartialEq`), and the payloads.
+fn split(message: BusMessage<Payload>) -> (BusMessage<()>, Vec<JsValue>) {
     let (body, payload) = match message.body {
         Body::Out {
             leader,
@@ -165,14 +166,17 @@ fn split(message: BusMessage<Payload>) -> (BusMessage<()>, Option<JsValue>) {
                 seq,
                 payload: (),
             },
-            Some(payload.0),
+            vec![payload.0],
         ),
-        Body::In(payload) => (Body::In(()), Some(payload.0)),
-        Body::Hello => (Body::Hello, None),
-        Body::Heartbeat(beat) => (Body::Heartbeat(beat), None),
-        Body::Presence { instances, close } => (Body::Presence { instances, close }, None),
-        Body::Claim => (Body::Claim, None),
-        Body::Refused { handed, to } => (Body::Refused { handed, to }, None),
+        Body::In(payloads) => (
+            Body::In(vec![(); payloads.len()]),
+            payloads.into_iter().map(|payload| payload.0).collect(),
+        ),
+        Body::Hello => (Body::Hello, Vec::new()),
+        Body::Heartbeat(beat) => (Body::Heartbeat(beat), Vec::new()),
+        Body::Presence { instances, close } => (Body::Presence { instances, close }, Vec::new()),
+        Body::Claim => (Body::Claim, Vec::new()),
+        Body::Refused { handed, to } => (Body::Refused { handed, to }, Vec::new()),
         Body::Reconnect {
             leader,
             code,
@@ -183,12 +187,12 @@ fn split(message: BusMessage<Payload>) -> (BusMessage<()>, Option<JsValue>) {
                 code,
                 reason,
             },
-            None,
+            Vec::new(),
         ),
-        Body::Yield { leader } => (Body::Yield { leader }, None),
-        Body::Error => (Body::Error, None),
-        Body::Closed(info) => (Body::Closed(info), None),
-        Body::Left => (Body::Left, None),
+        Body::Yield { leader } => (Body::Yield { leader }, Vec::new()),
+        Body::Error => (Body::Error, Vec::new()),
+        Body::Closed(info) => (Body::Closed(info), Vec::new()),
+        Body::Left => (Body::Left, Vec::new()),
     };
     let message = BusMessage {
         v: message.v,
@@ -234,10 +238,10 @@ fn every_message_round_trips_with_its_very_payload() {
         let (decoded, payload) = split(decoded);
         let (original, original_payload) = split(original);
         assert_eq!(decoded, original);
-        assert_eq!(payload.is_some(), original_payload.is_some());
-        if let (Some(payload), Some(original)) = (payload, original_payload) {
+        assert_eq!(payload.len(), original_payload.len());
+        for (payload, original) in payload.iter().zip(&original_payload) {
             assert!(
-                Object::is(&payload, &original),
+                Object::is(payload, original),
                 "{original:?}: the same object"
             );
         }
@@ -245,17 +249,17 @@ fn every_message_round_trips_with_its_very_payload() {
 }
 
 /// Asserts that `decoded` equals `original`, payloads by their contents (a
-/// clone is another object); gives both payloads.
+/// clone is another object); gives both's payloads.
 fn assert_same_message(
     decoded: BusMessage<Payload>,
     original: BusMessage<Payload>,
-) -> (Option<JsValue>, Option<JsValue>) {
+) -> (Vec<JsValue>, Vec<JsValue>) {
     let (decoded, payload) = split(decoded);
     let (original, original_payload) = split(original);
     assert_eq!(decoded, original);
     assert_eq!(
-        payload.as_ref().map(contents),
-        original_payload.as_ref().map(contents)
+        payload.iter().map(contents).collect::<Vec<_>>(),
+        original_payload.iter().map(contents).collect::<Vec<_>>()
     );
     (payload, original_payload)
 }
@@ -264,7 +268,8 @@ fn assert_same_message(
 fn every_message_round_trips_through_structured_clone() {
     for original in samples() {
         let decoded = decode(&structured_clone(&encode(&original))).expect("a message");
-        if let (Some(payload), Some(original)) = assert_same_message(decoded, original) {
+        let (payloads, originals) = assert_same_message(decoded, original);
+        for (payload, original) in payloads.iter().zip(&originals) {
             if original.is_string() {
                 assert_eq!(payload, original);
             }
@@ -282,7 +287,7 @@ fn a_payload_goes_into_the_array_as_it_is() {
     });
     let array: Array = encode(&out).unchecked_into();
     assert!(Object::is(&array.get(array.length() - 1), &buffer));
-    let relayed = message(Body::In(Payload(buffer.clone())));
+    let relayed = message(Body::In(vec![text("first"), Payload(buffer.clone())]));
     let array: Array = encode(&relayed).unchecked_into();
     assert!(Object::is(&array.get(array.length() - 1), &buffer));
 }
@@ -292,7 +297,7 @@ fn the_wire_shape() {
     let shape =
         |message: &BusMessage<Payload>| String::from(JSON::stringify(&encode(message)).unwrap());
     let v = PROTOCOL_VERSION;
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
     let heartbeat = BusMessage::<Payload>::new(
         "a".to_owned(),
         9,
@@ -308,7 +313,7 @@ fn the_wire_shape() {
     );
     assert_eq!(
         shape(&heartbeat),
-        r#"[4,"a",9,1,2,["b",3,"c",4],1,5,"p","e"]"#
+        r#"[5,"a",9,1,2,["b",3,"c",4],1,5,"p","e"]"#
     );
     let presence = BusMessage::<Payload>::new(
         "a".to_owned(),
@@ -318,7 +323,7 @@ fn the_wire_shape() {
             close: Some((None, "r".to_owned())),
         },
     );
-    assert_eq!(shape(&presence), r#"[4,"a",9,2,0,"r",null]"#);
+    assert_eq!(shape(&presence), r#"[5,"a",9,2,0,"r",null]"#);
     let out = BusMessage::new(
         "a".to_owned(),
         9,
@@ -328,9 +333,11 @@ fn the_wire_shape() {
             payload: text("x"),
         },
     );
-    assert_eq!(shape(&out), r#"[4,"a",9,4,"b",6,"x"]"#);
+    assert_eq!(shape(&out), r#"[5,"a",9,4,"b",6,"x"]"#);
+    let relayed = BusMessage::new("a".to_owned(), 9, Body::In(vec![text("x"), text("y")]));
+    assert_eq!(shape(&relayed), r#"[5,"a",9,8,"x","y"]"#);
     let left = BusMessage::<Payload>::new("a".to_owned(), 0, Body::Left);
-    assert_eq!(shape(&left), r#"[4,"a",0,11]"#);
+    assert_eq!(shape(&left), r#"[5,"a",0,11]"#);
 }
 
 /// Values built in JS, as another context would post them.
@@ -352,6 +359,7 @@ fn well_formed_values_from_js_decode() {
             [v, 'a', 1, 2, 1, null, null],
             [v, 'a', 1, 2, 0, 'bye', 65535],
             [v, 'a', 1, 4, 'b', 1, new Blob(['x'])],
+            [v, 'a', 1, 8, 'x', new ArrayBuffer(2), new Blob(['z'])],
             [v, 'a', 1, 5, [], null],
             [v, 'a', 1, 10, 1000, 'r', true],
         ]",
@@ -402,7 +410,8 @@ fn malformed_values_do_not_decode() {
             [v, 'a', 1, 2, 1, 1000, 'bye'],
             [v, 'a', 1, 4, 'b', 1, 7], [v, 'a', 1, 4, 'b', 1, {}], [v, 'a', 1, 4, 'b', 1, null],
             [v, 'a', 1, 4, 'b', 1, undefined], [v, 'a', 1, 4, 'b', 1, new Uint8Array(2)],
-            [v, 'a', 1, 4, null, 1, 'x'], [v, 'a', 1, 8, ['x']],
+            [v, 'a', 1, 4, null, 1, 'x'], [v, 'a', 1, 8, ['x']], [v, 'a', 1, 8, 'x', 7],
+            [v, 'a', 1, 8, 'x', null], [v, 'a', 1, 8, 'x', , 'y'],
             [v, 'a', 1, 5, [], 7], [v, 'a', 1, 5, null, null], [v, 'a', 1, 5, {}, null],
             [v, 'a', 1, 6, 'b', '1000', 'r'], [v, 'a', 1, 6, 'b', 1000, null],
             [v, 'a', 1, 7, undefined],
@@ -451,7 +460,7 @@ fn a_farewell_decodes_to_left_from_its_tab() {
             body: Body::Left,
         }
     );
-    assert!(payload.is_none());
+    assert!(payload.is_empty());
     // As the page posts it: through structured clone.
     let cloned = decode(&structured_clone(&farewell.message)).expect("a message");
     assert!(matches!(cloned.body, Body::Left));
@@ -472,12 +481,11 @@ async fn every_message_crosses_a_channel() {
     let scope = format!("bus-codec-{}", js_sys::Math::random());
     let heard: Rc<RefCell<Vec<JsValue>>> = Rc::default();
     let sink = heard.clone();
-    let mut receiver = WebBus::new(move |_scope, data| sink.borrow_mut().push(data));
-    let mut sender = WebBus::new(|_, _| {});
-    receiver.open(&scope);
-    sender.open(&scope);
+    // Bare channels: a bus would gather consecutive relays into one message.
+    let _receiver = Channel::open(&scope, move |data| sink.borrow_mut().push(data)).unwrap();
+    let sender = Channel::open(&scope, |_| {}).unwrap();
     for message in samples() {
-        sender.post(&scope, &message);
+        sender.post(&encode(&message)).unwrap();
     }
     for _ in 0..50 {
         if heard.borrow().len() >= samples().len() {
@@ -488,9 +496,7 @@ async fn every_message_crosses_a_channel() {
     let heard = std::mem::take(&mut *heard.borrow_mut());
     assert_eq!(heard.len(), samples().len());
     for (raw, original) in heard.into_iter().zip(samples()) {
-        let decoded = receiver.decode(raw).expect("a message of this version");
+        let decoded = decode(&raw).expect("a message of this version");
         assert_same_message(decoded, original);
     }
-    receiver.close(&scope);
-    sender.close(&scope);
 }

@@ -33,6 +33,7 @@ fn run(suite: impl Future<Output = ()>) {
 fn world(backend: Backend, tabs: usize) -> World {
     let mut config = Config::new(backend);
     config.net = Net::fixed(1, 5);
+    config.seams_only = true;
     let mut w = World::new(config);
     for index in 0..tabs {
         w.add_tab_named(&format!("tab-{index}"));
@@ -142,22 +143,39 @@ impl BusHarness for Buses {
         self.0.call(tab, Call::Post { scope, message });
     }
 
+    fn relay(&mut self, tab: usize, scope: &str, seq: u64) {
+        let payload = Pl::Other(seq.to_string());
+        let message = BusMessage::new(self.0.id(tab).to_owned(), 1, Body::In(vec![payload]));
+        let scope = scope.to_owned();
+        self.0.call(tab, Call::Post { scope, message });
+    }
+
     async fn settle(&mut self) {
         settle(&mut self.0);
     }
 
     fn take(&mut self, tab: usize) -> Vec<(usize, u64)> {
         let ids: Vec<String> = (0..3).map(|t| self.0.id(t).to_owned()).collect();
-        take(&mut self.0, tab, |input| match input {
+        let heard = take(&mut self.0, tab, |input| match input {
             Input::Bus {
                 message: Wire::Message(message),
                 ..
             } => {
                 let sender = ids.iter().position(|id| *id == message.from)?;
-                Some((sender, message.epoch))
+                Some(match &message.body {
+                    Body::In(payloads) => payloads
+                        .iter()
+                        .map(|payload| match payload {
+                            Pl::Other(seq) => (sender, seq.parse().unwrap()),
+                            other => panic!("a relay of this suite: {other:?}"),
+                        })
+                        .collect(),
+                    _ => vec![(sender, message.epoch)],
+                })
             }
             _ => None,
-        })
+        });
+        heard.into_iter().flatten().collect()
     }
 }
 
@@ -168,6 +186,13 @@ fn buses() -> Buses {
 #[test]
 fn bus_a_post_reaches_every_other_tab_in_order() {
     run(conformance::a_post_reaches_every_other_tab_in_order(
+        &mut buses(),
+    ));
+}
+
+#[test]
+fn bus_relays_keep_their_order_with_other_posts() {
+    run(conformance::relays_keep_their_order_with_other_posts(
         &mut buses(),
     ));
 }

@@ -157,6 +157,13 @@ impl BusHarness for Buses3 {
         self.tabs[tab].0.post(&scope, &message);
     }
 
+    fn relay(&mut self, tab: usize, scope: &str, seq: u64) {
+        let scope = self.scope(scope);
+        let payload = Payload(JsValue::from_str(&seq.to_string()));
+        let message = BusMessage::new(format!("tab-{tab}"), 1, Body::In(vec![payload]));
+        self.tabs[tab].0.post(&scope, &message);
+    }
+
     async fn settle(&mut self) {
         sleep(100).await;
     }
@@ -166,9 +173,15 @@ impl BusHarness for Buses3 {
         let bus = &self.tabs[tab].0;
         raw.into_iter()
             .map(|data| bus.decode(data).expect("a message of this protocol"))
-            .map(|message| {
-                let sender = message.from["tab-".len()..].parse().unwrap();
-                (sender, message.epoch)
+            .flat_map(|message| {
+                let sender: usize = message.from["tab-".len()..].parse().unwrap();
+                match message.body {
+                    Body::In(payloads) => payloads
+                        .iter()
+                        .map(|payload| (sender, payload.0.as_string().unwrap().parse().unwrap()))
+                        .collect(),
+                    _ => vec![(sender, message.epoch)],
+                }
             })
             .collect()
     }
@@ -177,6 +190,11 @@ impl BusHarness for Buses3 {
 #[wasm_bindgen_test]
 async fn bus_a_post_reaches_every_other_tab_in_order() {
     conformance::a_post_reaches_every_other_tab_in_order(&mut Buses3::new()).await;
+}
+
+#[wasm_bindgen_test]
+async fn bus_relays_keep_their_order_with_other_posts() {
+    conformance::relays_keep_their_order_with_other_posts(&mut Buses3::new()).await;
 }
 
 #[wasm_bindgen_test]

@@ -343,7 +343,7 @@ fn junk_and_other_versions_are_ignored() {
                 BusMessage::new(
                     "tab-x".to_owned(),
                     epoch,
-                    Body::In(Pl::Other("forged".into())),
+                    Body::In(vec![Pl::Other("forged".into())]),
                 ),
             ),
             (
@@ -351,7 +351,7 @@ fn junk_and_other_versions_are_ignored() {
                 BusMessage::new(
                     leader_id.clone(),
                     epoch - 1,
-                    Body::In(Pl::Other("stale".into())),
+                    Body::In(vec![Pl::Other("stale".into())]),
                 ),
             ),
             (
@@ -414,6 +414,32 @@ fn junk_and_other_versions_are_ignored() {
         }
         w.check_settled(&["s"]);
         w.check_traffic(&["s"], 2);
+    }
+}
+
+/// A relay may carry a burst of server messages (the worker's bus gathers
+/// them): the follower's instance gets each, once, in order.
+#[test]
+fn a_relayed_burst_reaches_the_follower_in_order() {
+    for backend in BOTH {
+        let (mut w, instances) = tabs_with_instances(backend, 2);
+        let leader = w.leader("s").unwrap();
+        let follower = instances[1 - leader];
+        let epoch = w.tabs[leader].leading["s"].epoch.unwrap();
+        let leader_id = w.id(leader).to_owned();
+        let burst: Vec<Pl> = (0..3).map(|k| Pl::Other(format!("burst {k}"))).collect();
+        let before = w.events(follower).len();
+        let relay = BusMessage::new(leader_id, epoch, Body::In(burst.clone()));
+        w.inject_bus(1 - leader, "s", relay);
+        settle(&mut w);
+        let heard: Vec<Pl> = w.events(follower)[before..]
+            .iter()
+            .filter_map(|(_, event)| match event {
+                Event::Message(payload) => Some(payload.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heard, burst, "{backend:?}");
     }
 }
 

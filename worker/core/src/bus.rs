@@ -8,7 +8,7 @@ use super::{CloseInfo, TabId};
 
 /// The bus protocol version. Bump it on any incompatible change, to these
 /// types or to their shape on the channel (the worker's `web/bus_codec.rs`).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// One message on a scope's channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,8 +122,10 @@ pub enum Body<P> {
         /// The leader addressed (see `Out::leader`).
         leader: TabId,
     },
-    /// A server message relayed by the leader of `epoch`.
-    In(P),
+    /// Server messages relayed by the leader of `epoch`, in the order they
+    /// came: the core relays each as it comes, and a bus may gather a burst
+    /// of them into one post (see [`crate::seams::Bus`]). Never empty.
+    In(Vec<P>),
     /// The leader's socket failed; `Closed` follows.
     Error,
     /// The leader's socket closed: final for every instance of the scope.

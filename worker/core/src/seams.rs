@@ -52,6 +52,11 @@ pub trait Transport<P> {
 /// message reaches every other open channel of the scope, in the order its
 /// sender posted; never the sender itself. It comes back as
 /// `Driver::handle_bus(scope, raw)`.
+///
+/// A bus may gather the relayed server messages (`Body::In`) that a scope
+/// posts in a burst into one message, as long as the order holds: what the
+/// scope posts next, of any other kind, goes after them, and closing the
+/// scope's channel posts them first.
 pub trait Bus<P> {
     /// A message as it arrived, before decoding.
     type Raw;

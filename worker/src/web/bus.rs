@@ -1,5 +1,6 @@
 //! The [`Bus`]: one `BroadcastChannel` per scope, which every tab's worker
-//! of the scope listens on. Messages travel as [`bus_codec`] writes them.
+//! of the scope listens on. Messages travel as [`bus_codec`] writes them; the
+//! leader's relays of a burst of server messages travel together ([`burst`]).
 
 use std::rc::Rc;
 
@@ -9,12 +10,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, MessageEvent};
 
+use super::burst::{Burst, Gathered};
 use super::bus_codec;
 
 /// The tab's channels by scope; what arrives on them goes to one callback.
 pub struct WebBus {
     channels: Map<String, ScopeChannels>,
     on_message: Rc<dyn Fn(String, JsValue)>,
+    relays: Burst<Relays>,
 }
 
 impl std::fmt::Debug for WebBus {
@@ -29,6 +32,7 @@ impl WebBus {
         WebBus {
             channels: Map::new(),
             on_message: Rc::new(on_message),
+            relays: Burst::new(Relays::default()),
         }
     }
 }
@@ -54,17 +58,80 @@ impl Bus<Payload> for WebBus {
     }
 
     fn post(&mut self, scope: &str, message: &BusMessage<Payload>) {
-        if let Some(channel) = self.channels.get(scope) {
-            let _ = channel.bus.post(&bus_codec::encode(message));
+        let Some(channel) = self.channels.get(scope) else {
+            return;
+        };
+        if let Body::In(payloads) = &message.body {
+            if self.relays.on() {
+                let relay = (scope, message.epoch, payloads.as_slice());
+                self.relays.gathered().add(relay, || {
+                    (
+                        channel.bus.channel.clone(),
+                        bus_codec::encode(message).unchecked_into(),
+                    )
+                });
+                return;
+            }
+            self.relays.start();
+        } else {
+            self.relays.post_gathered();
         }
+        let _ = channel.bus.post(&bus_codec::encode(message));
     }
 
     fn close(&mut self, scope: &str) {
+        self.relays.post_gathered();
         self.channels.remove(scope);
     }
 
     fn decode(&self, raw: JsValue) -> Option<BusMessage<Payload>> {
         bus_codec::decode(&raw)
+    }
+}
+
+/// The relays of a burst: per scope and epoch, one `Body::In` message that
+/// the next relays of the same scope and epoch join.
+#[derive(Default)]
+struct Relays(Vec<Relay>);
+
+struct Relay {
+    scope: String,
+    epoch: u64,
+    channel: BroadcastChannel,
+    message: js_sys::Array,
+}
+
+impl Relays {
+    /// Adds `payloads`, relayed on `scope` by its leader of `epoch`, to the
+    /// scope's last message if it is of that epoch, else to a new message
+    /// (`new` gives its channel and its encoding).
+    fn add(
+        &mut self,
+        (scope, epoch, payloads): (&str, u64, &[Payload]),
+        new: impl FnOnce() -> (BroadcastChannel, js_sys::Array),
+    ) {
+        match self.0.iter().rev().find(|relay| relay.scope == scope) {
+            Some(last) if last.epoch == epoch => bus_codec::append_relayed(&last.message, payloads),
+            _ => {
+                let (channel, message) = new();
+                self.0.push(Relay {
+                    scope: scope.to_owned(),
+                    epoch,
+                    channel,
+                    message,
+                });
+            }
+        }
+    }
+}
+
+impl Gathered for Relays {
+    fn post(&mut self) -> bool {
+        let any = !self.0.is_empty();
+        for relay in self.0.drain(..) {
+            let _ = relay.channel.post_message(&relay.message);
+        }
+        any
     }
 }
 

@@ -20,7 +20,7 @@
 //! | 5    | `Refused`   | handed, to                                                |
 //! | 6    | `Reconnect` | leader, code, reason                                      |
 //! | 7    | `Yield`     | leader                                                    |
-//! | 8    | `In`        | payload                                                   |
+//! | 8    | `In`        | payloads, one or more                                     |
 //! | 9    | `Error`     |                                                           |
 //! | 10   | `Closed`    | code, reason, was clean                                   |
 //! | 11   | `Left`      |                                                           |
@@ -85,7 +85,11 @@ pub fn encode(message: &BusMessage<Payload>) -> JsValue {
             reason,
         } => w.u64(6).string(leader).opt_u16(*code).string(reason),
         Body::Yield { leader } => w.u64(7).string(leader),
-        Body::In(payload) => w.u64(8).value(&payload.0),
+        Body::In(payloads) => {
+            w.u64(8);
+            append_relayed(&w.0, payloads);
+            &w
+        }
         Body::Error => w.u64(9),
         Body::Closed(info) => {
             let clean = JsValue::from_bool(info.was_clean);
@@ -155,7 +159,13 @@ pub fn decode(raw: &JsValue) -> Option<BusMessage<Payload>> {
         7 => Body::Yield {
             leader: r.string()?,
         },
-        8 => Body::In(r.payload()?),
+        8 => {
+            let mut payloads = vec![r.payload()?];
+            while r.end().is_none() {
+                payloads.push(r.payload()?);
+            }
+            Body::In(payloads)
+        }
         9 => Body::Error,
         10 => Body::Closed(CloseInfo {
             code: r.u16()?,
@@ -172,6 +182,14 @@ pub fn decode(raw: &JsValue) -> Option<BusMessage<Payload>> {
         epoch,
         body,
     })
+}
+
+/// Appends `payloads` to `relayed`, the array of a `Body::In`: it becomes
+/// the message of them all, in order (their place is at its end).
+pub fn append_relayed(relayed: &Array, payloads: &[Payload]) {
+    for payload in payloads {
+        relayed.push(&payload.0);
+    }
 }
 
 /// Appends to an array; each method returns the writer, to chain.

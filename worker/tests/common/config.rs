@@ -94,6 +94,9 @@ pub struct Config {
     pub resolve: bool,
     /// The scopes have no server (`NO_SERVER`): leaders open no socket.
     pub no_server: bool,
+    /// The tabs are bare seams, as the conformance suites drive them: what
+    /// they post is not checked against the protocol's rules.
+    pub seams_only: bool,
 }
 
 impl Config {
@@ -107,6 +110,7 @@ impl Config {
             reconnect: None,
             resolve: false,
             no_server: false,
+            seams_only: false,
         }
     }
 

@@ -28,10 +28,13 @@ pub trait BusHarness {
     fn close(&mut self, tab: usize, scope: &str);
     /// `Bus::post` on tab `tab` of a message numbered `seq`.
     fn post(&mut self, tab: usize, scope: &str, seq: u64);
+    /// `Bus::post` on tab `tab` of a relayed server message (`Body::In`) whose
+    /// payload is numbered `seq`.
+    fn relay(&mut self, tab: usize, scope: &str, seq: u64);
     /// Lets every pending message arrive.
     async fn settle(&mut self);
     /// The `(sender tab, seq)` of what tab `tab` received and decoded since
-    /// last asked.
+    /// last asked: one for each relayed payload.
     fn take(&mut self, tab: usize) -> Vec<(usize, u64)>;
 }
 
@@ -183,6 +186,30 @@ pub async fn a_post_reaches_every_other_tab_in_order(h: &mut impl BusHarness) {
     for tab in 0..3 {
         h.close(tab, "b");
     }
+}
+
+/// Relayed server messages posted in a row, which a bus may gather into one
+/// message, arrive whole and in order, before what the sender posts next,
+/// and before its channel closes.
+pub async fn relays_keep_their_order_with_other_posts(h: &mut impl BusHarness) {
+    h.open(0, "r");
+    h.open(1, "r");
+    h.settle().await;
+    h.post(0, "r", 0);
+    for seq in 1..=5 {
+        h.relay(0, "r", seq);
+    }
+    h.post(0, "r", 6);
+    h.relay(0, "r", 7);
+    h.relay(0, "r", 8);
+    h.settle().await;
+    h.relay(0, "r", 9);
+    h.relay(0, "r", 10);
+    h.close(0, "r");
+    h.settle().await;
+    let heard: Vec<u64> = h.take(1).into_iter().map(|(_, seq)| seq).collect();
+    assert_eq!(heard, (0..=10).collect::<Vec<_>>());
+    h.close(1, "r");
 }
 
 /// A closed channel hears nothing; other scopes' channels hear nothing.

@@ -39,7 +39,7 @@ where
         }
         self.deliver_open(ctx, &payload);
         if !self.peers.is_empty() {
-            self.broadcast(ctx, self.epoch(), Body::In(payload));
+            self.broadcast(ctx, self.epoch(), Body::In(vec![payload]));
         }
     }
 
@@ -228,12 +228,14 @@ where
                     self.asked_to_yield(ctx, from);
                 }
             }
-            Body::In(payload) => {
+            Body::In(payloads) => {
                 if self.is_leader(&from, epoch) {
                     // Relayed traffic proves the leader alive as well as a
                     // heartbeat does, and may queue ahead of it under load.
                     self.leader_heard_at = ctx.now;
-                    self.deliver_open(ctx, &payload);
+                    for payload in &payloads {
+                        self.deliver_open(ctx, payload);
+                    }
                 }
             }
             Body::Error => {

@@ -25,7 +25,7 @@ export function connectNative(request: OpenRequest, handler: LinkHandler): Link 
     leadership: { leaderId: request.tabId, epoch: 0, backend: 'native', tabs: 1, sendsInDoubt: 0, retries: 0 },
   });
   socket.onopen = () => handler.reply({ open: { protocol: socket.protocol, extensions: socket.extensions } });
-  socket.onmessage = (event) => handler.reply({ message: event.data });
+  socket.onmessage = (event) => handler.reply({ messages: [event.data] });
   socket.onerror = () => handler.reply('error');
   socket.onclose = (event) =>
     handler.reply({

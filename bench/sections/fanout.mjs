@@ -3,8 +3,11 @@
 // ceiling of BroadcastChannel between plain workers of the same 8 tabs (one posts N messages of the
 // same size, the other 7 receive), the same with each worker forwarding every message to its page
 // (the floor of a design whose workers relay to their pages, as ours do), and a native WebSocket per
-// tab for context.
+// tab for context. In a Chromium of its own without network monitoring (launchQuiet): Playwright's
+// would copy every frame of every socket to the harness, a cost no user's browser pays and the
+// BroadcastChannel ceiling does not bear.
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
+import { launchQuiet } from '../../tests/drivers/chromium.mjs';
 import { assertLeader, fmt, openSockets, openTabs, ratio, stream, summary, table } from '../lib.mjs';
 
 const TABS = 8;
@@ -25,7 +28,16 @@ async function ceiling(tabs, count, size, hop) {
   return (count * 1000) / (Math.max(...ends) - start);
 }
 
-export async function run({ browser, server, quick }) {
+export async function run({ server, quick }) {
+  const browser = await launchQuiet();
+  try {
+    return await measure(browser, server, quick);
+  } finally {
+    await browser.close();
+  }
+}
+
+async function measure(browser, server, quick) {
   const trials = quick ? 1 : 5;
   const cases = [
     { size: 64, count: quick ? 2000 : 20000 },

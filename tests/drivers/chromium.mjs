@@ -1,6 +1,9 @@
 // Chromium through Playwright (playwright-core driving Debian's /usr/bin/chromium), as the driver
-// interface of tests/drivers/README.md: a thin wrapper, `native` is Playwright's own Page.
+// interface of tests/drivers/README.md: a thin wrapper, `native` is Playwright's own Page. And
+// launchQuiet, the bench's Chromium without network monitoring, through puppeteer-core.
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
+import { wrapPage as wrapPuppeteerPage } from './puppeteer.mjs';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -57,6 +60,38 @@ export async function launch({ extraArgs = [] } = {}) {
     native: browser,
     version: () => browser.version(),
     newContext: async () => wrapContext(await browser.newContext()),
+    close: () => browser.close(),
+  };
+}
+
+/**
+ * Headless Chromium through puppeteer-core with its network monitoring off (`native` is puppeteer's
+ * Page), for the bench's socket throughput. Playwright enables CDP's Network domain in every page
+ * and worker, so Chromium copies every WebSocket frame into a DevTools event for the harness (on the
+ * socket's own thread, then through the browser's process to node), which no user's browser does: at
+ * 16 KiB frames that cost a worker's socket about half its throughput. Pages open as windows of
+ * their own (visible, like the tab in front).
+ */
+export async function launchQuiet({ extraArgs = [] } = {}) {
+  const browser = await puppeteer.launch({
+    executablePath: process.env.BWS_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+    networkEnabled: false,
+  });
+  const version = await browser.version();
+  return {
+    engine: 'chromium',
+    native: browser,
+    version: () => version,
+    async newContext() {
+      const context = await browser.createBrowserContext();
+      return {
+        native: context,
+        newPage: async () => wrapPuppeteerPage(await context.newPage({ type: 'window' })),
+        close: () => context.close(),
+      };
+    },
     close: () => browser.close(),
   };
 }

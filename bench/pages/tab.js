@@ -12,6 +12,11 @@ const CLASSES = {
   partysocket: async () => (await import('/bench/build/partysocket.js')).ReconnectingWebSocket,
 };
 const STAMP = '__bws:stamp ';
+/** When the server sent a stream frame ("<seq>:<server send µs>:xxx…"), in epoch ms. */
+const sentMs = (frame) => {
+  const a = frame.indexOf(':');
+  return Number(frame.slice(a + 1, frame.indexOf(':', a + 1))) / 1000;
+};
 
 /** One socket and what it saw. */
 class Probe {
@@ -48,12 +53,10 @@ class Probe {
       if (probe) probe.resolve(Number(recvUs) / 1000 - probe.sendMs);
       return;
     }
-    const a = data.indexOf(':');
-    const b = data.indexOf(':', a + 1);
-    const sentMs = Number(data.slice(a + 1, b)) / 1000;
-    if (this.firstSendMs === null) this.firstSendMs = sentMs;
+    const sent = sentMs(data);
+    if (this.firstSendMs === null) this.firstSendMs = sent;
     this.count++;
-    this.latencies.push(at - sentMs);
+    this.latencies.push(at - sent);
     this.arrivals.push(at);
   }
 
@@ -69,13 +72,15 @@ class Probe {
 
 // The raw ceiling of the fan-out: a plain dedicated worker per tab on a plain BroadcastChannel. With
 // `hop`, each worker also forwards every message to its page, which counts them: the floor of any
-// design whose workers relay to their pages, as the library's do.
+// design whose workers relay to their pages, as the library's do. With `connect`, a worker opens a
+// socket and relays every server message on the channel and to its page: that floor, fed by a socket.
 const CEILING_WORKER = `
   const now = () => performance.timeOrigin + performance.now();
   const channel = new BroadcastChannel('bench-ceiling');
   let count = 0;
   let target = Infinity;
   let hop = false;
+  let socket = null;
   channel.onmessage = ({ data }) => {
     if (hop) postMessage({ hop: data });
     else if (++count === target) postMessage({ done: now() });
@@ -84,6 +89,15 @@ const CEILING_WORKER = `
     if (data.expect !== undefined) {
       [count, target, hop] = [0, data.expect, data.hop];
       postMessage({ ready: true });
+    } else if (data.connect !== undefined) {
+      socket = new WebSocket(data.connect);
+      socket.onopen = () => postMessage({ connected: true });
+      socket.onmessage = ({ data }) => {
+        channel.postMessage(data);
+        postMessage({ hop: data });
+      };
+    } else if (data.command !== undefined) {
+      socket.send(data.command);
     } else {
       const payload = 'x'.repeat(data.size);
       const start = now();
@@ -93,6 +107,7 @@ const CEILING_WORKER = `
   };
 `;
 let ceiling = null;
+const ceilingWorker = () => new Worker(URL.createObjectURL(new Blob([CEILING_WORKER], { type: 'text/javascript' })));
 const ceilingReply = (key) =>
   new Promise((resolve) => {
     const listener = ({ data }) => {
@@ -203,9 +218,10 @@ window.bench = {
   },
 
   /** Readies this tab's ceiling worker for `n` messages (counted on the page with `hop`);
-   * `ceilingDone` then resolves with the last arrival. */
+   * `ceilingDone` then resolves with the last arrival, and `ceilingFirstSentMs` holds the first
+   * stream frame's send time (for a socket's stream, see ceilingConnect). */
   async ceilingExpect(n, hop = false) {
-    ceiling ??= new Worker(URL.createObjectURL(new Blob([CEILING_WORKER], { type: 'text/javascript' })));
+    ceiling ??= ceilingWorker();
     const ready = ceilingReply('ready');
     ceiling.postMessage({ expect: n, hop });
     await ready;
@@ -215,14 +231,30 @@ window.bench = {
     }
     this.ceilingDone = new Promise((resolve) => {
       let count = 0;
+      this.ceilingFirstSentMs = null;
       const listener = ({ data }) => {
-        if ('hop' in data && ++count === n) {
+        if (!('hop' in data)) return;
+        this.ceilingFirstSentMs ??= sentMs(data.hop);
+        if (++count === n) {
           ceiling.removeEventListener('message', listener);
           resolve(performance.timeOrigin + performance.now());
         }
       };
       ceiling.addEventListener('message', listener);
     });
+  },
+
+  /** Opens a socket to `url` in this tab's ceiling worker, which relays what the server sends. */
+  async ceilingConnect(url) {
+    ceiling ??= ceilingWorker();
+    const connected = ceilingReply('connected');
+    ceiling.postMessage({ connect: url });
+    await connected;
+  },
+
+  /** Sends `text` on the ceiling worker's socket. */
+  ceilingCommand(text) {
+    ceiling.postMessage({ command: text });
   },
 
   /** Posts `n` messages of `size` bytes from this tab's ceiling worker; resolves with the start. */

@@ -2,8 +2,10 @@
 // the rate is N ÷ (last arrival in the slowest of 8 tabs − the first frame's send). Against the raw
 // ceiling of BroadcastChannel between plain workers of the same 8 tabs (one posts N messages of the
 // same size, the other 7 receive), the same with each worker forwarding every message to its page
-// (the floor of a design whose workers relay to their pages, as ours do), and a native WebSocket per
-// tab for context. In a Chromium of its own without network monitoring (launchQuiet): Playwright's
+// (the floor of a design whose workers relay to their pages, as ours do), that floor fed by a
+// socket (a plain worker's socket relays the server's frames: the floor of a design whose leader
+// holds the socket in a worker, as ours does; in tabs of their own, as the stream goes to every
+// socket of the server), and a native WebSocket per tab for context. In a Chromium of its own without network monitoring (launchQuiet): Playwright's
 // would copy every frame of every socket to the harness, a cost no user's browser pays and the
 // BroadcastChannel ceiling does not bear.
 /* global bench -- page global (bench/pages/tab.js), used inside evaluate callbacks */
@@ -28,6 +30,15 @@ async function ceiling(tabs, count, size, hop) {
   return (count * 1000) / (Math.max(...ends) - start);
 }
 
+/** The socket-fed floor: tab 0's ceiling worker holds a socket (see ceilingConnect). */
+async function socketFloor(tabs, count, size) {
+  await Promise.all(tabs.map((tab) => tab.evaluate((n) => bench.ceilingExpect(n, true), count)));
+  await tabs[0].evaluate((command) => bench.ceilingCommand(command), `__bws:stream ${UNPACED} ${count} ${size}`);
+  const ends = await Promise.all(tabs.map((tab) => tab.evaluate(() => bench.ceilingDone)));
+  const starts = await Promise.all(tabs.map((tab) => tab.evaluate(() => bench.ceilingFirstSentMs)));
+  return (count * 1000) / (Math.max(...ends) - Math.min(...starts));
+}
+
 export async function run({ server, quick }) {
   const browser = await launchQuiet();
   try {
@@ -43,10 +54,24 @@ async function measure(browser, server, quick) {
     { size: 64, count: quick ? 2000 : 20000 },
     { size: 16 * 1024, count: quick ? 200 : 2000 },
   ];
-  const samples = cases.map(() => ({ native: [], library: [], ceiling: [], hop: [], lost: { native: 0, library: 0 } }));
-  for (const kind of ['native', 'library']) {
+  const samples = cases.map(() => ({
+    native: [],
+    library: [],
+    ceiling: [],
+    hop: [],
+    floor: [],
+    lost: { native: 0, library: 0 },
+  }));
+  for (const kind of ['native', 'library', 'floor']) {
     const session = await openTabs(browser, server, TABS);
     try {
+      if (kind === 'floor') {
+        await session.tabs[0].evaluate((url) => bench.ceilingConnect(url), server.wsUrl('/echo'));
+        for (let n = 0; n < trials; n++) {
+          for (const [k, c] of cases.entries()) samples[k].floor.push(await socketFloor(session.tabs, c.count, c.size));
+        }
+        continue;
+      }
       await openSockets(session.tabs, kind, server.wsUrl('/echo'));
       if (kind === 'library') await assertLeader(session.tabs[0]);
       await stream(session.tabs, { rate: UNPACED, count: 500, size: 64 }); // warm-up, not reported
@@ -68,16 +93,18 @@ async function measure(browser, server, quick) {
   }
   const results = cases.map((c, k) => {
     const s = samples[k];
-    const [native, library, bc, hop] = [summary(s.native), summary(s.library), summary(s.ceiling), summary(s.hop)];
+    const [native, library, bc, hop, floor] = [s.native, s.library, s.ceiling, s.hop, s.floor].map(summary);
     return {
       ...c,
       native,
       library,
       ceiling: bc,
       hop,
+      floor,
       lost: s.lost,
       ratioToCeiling: ratio(library.median, bc.median),
       hopToCeiling: ratio(hop.median, bc.median),
+      ratioToFloor: ratio(library.median, floor.median),
     };
   });
   const rate = (s) => `${fmt.rate(s.median)} (${fmt.rate(s.min)}–${fmt.rate(s.max)})`;
@@ -94,6 +121,8 @@ async function measure(browser, server, quick) {
         'ours ÷ ceiling',
         'the same, each worker → its page',
         'that ÷ ceiling',
+        "that, fed by a worker's socket",
+        'ours ÷ that',
         'lost (native, ours)',
       ],
       results.map((r) => [
@@ -105,6 +134,8 @@ async function measure(browser, server, quick) {
         fmt.ratio(r.ratioToCeiling),
         rate(r.hop),
         fmt.ratio(r.hopToCeiling),
+        rate(r.floor),
+        fmt.ratio(r.ratioToFloor),
         `${r.lost.native}, ${r.lost.library}`,
       ]),
     ),

@@ -5,7 +5,8 @@
 //! goes through the browser's process too). Posting every server message on
 //! its own, one relay per message on the bus and one reply per message to
 //! each page, the fan-out to 8 tabs spent most of its CPU on posting, and
-//! reached 0.3–0.4× of a bare `BroadcastChannel`'s rate (issue 10).
+//! reached 0.33× of a bare `BroadcastChannel`'s rate at 64 B messages; with
+//! bursts, 1.55× (`npm run bench -- --only=fanout`, issue 10).
 //!
 //! So the first post after a quiet spell goes out at once, adding no
 //! latency, and starts a burst: what comes while it lasts is gathered, and a

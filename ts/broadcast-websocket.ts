@@ -527,12 +527,6 @@ export class BroadcastWebsocket extends EventTarget implements WebSocket {
         const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
         this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
       }
-    } else if ('messages' in (reply as object)) {
-      for (const data of (reply as unknown as { messages: (string | ArrayBuffer)[] }).messages) {
-        if (this.#readyState !== OPEN) return;
-        const converted = typeof data !== 'string' && this.#binaryType === 'blob' ? new Blob([data]) : data;
-        this.dispatchEvent(new MessageEvent('message', { data: converted, origin: this.#origin }));
-      }
     } else if ('leadership' in reply) {
       // The first reply: the worker runs. It sets the instance's starting
       // point; only later changes are a leaderchange.

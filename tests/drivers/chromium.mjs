@@ -3,7 +3,7 @@
 // launchQuiet, the bench's Chromium without network monitoring, through puppeteer-core.
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
-import { wrapPage as wrapPuppeteerPage } from './puppeteer.mjs';
+import { wrapBrowser } from './puppeteer.mjs';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -79,19 +79,5 @@ export async function launchQuiet({ extraArgs = [] } = {}) {
     args: [...CHROMIUM_ARGS, ...extraArgs],
     networkEnabled: false,
   });
-  const version = await browser.version();
-  return {
-    engine: 'chromium',
-    native: browser,
-    version: () => version,
-    async newContext() {
-      const context = await browser.createBrowserContext();
-      return {
-        native: context,
-        newPage: async () => wrapPuppeteerPage(await context.newPage({ type: 'window' })),
-        close: () => context.close(),
-      };
-    },
-    close: () => browser.close(),
-  };
+  return wrapBrowser(browser, 'chromium');
 }

@@ -2,7 +2,7 @@
 // never downloads a browser here: PUPPETEER_SKIP_DOWNLOAD=1), as the driver interface of
 // tests/drivers/README.md. `native` is puppeteer's own Page.
 import puppeteer from 'puppeteer-core';
-import { wrapPage } from './puppeteer.mjs';
+import { wrapBrowser } from './puppeteer.mjs';
 
 /**
  * Pages open as windows of their own (visible, like the tab in front), and the background-timer
@@ -22,19 +22,5 @@ export async function launch() {
     headless: true,
     extraPrefsFirefox: PREFS,
   });
-  const version = await browser.version();
-  return {
-    engine: 'firefox',
-    native: browser,
-    version: () => version,
-    async newContext() {
-      const context = await browser.createBrowserContext();
-      return {
-        native: context,
-        newPage: async () => wrapPage(await context.newPage({ type: 'window' })),
-        close: () => context.close(),
-      };
-    },
-    close: () => browser.close(),
-  };
+  return wrapBrowser(browser, 'firefox');
 }

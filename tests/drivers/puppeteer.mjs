@@ -1,4 +1,4 @@
-// The driver page of tests/drivers/README.md over a puppeteer Page, for the drivers that use
+// The driver browser and page of tests/drivers/README.md over puppeteer's, for the drivers that use
 // puppeteer-core: Firefox (firefox.mjs) and the bench's quiet Chromium (chromium.mjs).
 const frameOf = (target) => ({
   evaluate: (fn, arg) => target.evaluate(fn, arg),
@@ -34,5 +34,24 @@ export function wrapPage(page) {
     onPageError: (cb) => page.on('pageerror', (err) => cb(err.message)),
     onCrash: () => {},
     close: () => page.close(),
+  };
+}
+
+/** A launched puppeteer Browser of `engine` as a driver browser; its pages open as windows of their own. */
+export async function wrapBrowser(browser, engine) {
+  const version = await browser.version();
+  return {
+    engine,
+    native: browser,
+    version: () => version,
+    async newContext() {
+      const context = await browser.createBrowserContext();
+      return {
+        native: context,
+        newPage: async () => wrapPage(await context.newPage({ type: 'window' })),
+        close: () => context.close(),
+      };
+    },
+    close: () => browser.close(),
   };
 }
